@@ -37,7 +37,8 @@ pub trait Backend {
     /// Pearson r between each column of each row block of `pred` and the same column of
     /// `target`. `pred` stacks `k` blocks of `n` rows (`n` = rows of `target`); the result
     /// holds `k * n_columns` values, block-major: `r[b * n_columns + j]`. Zero variance gives 0.
-    fn column_pearson_blocks(&self, pred: &Self::Matrix, target: &Self::Matrix) -> Result<Vec<f64>>;
+    fn column_pearson_blocks(&self, pred: &Self::Matrix, target: &Self::Matrix)
+    -> Result<Vec<f64>>;
 }
 
 /// The CPU backend: faer matrix products on all cores (rayon).
@@ -47,7 +48,11 @@ pub struct Cpu;
 impl Cpu {
     fn check_product(what: &str, inner_a: usize, inner_b: usize) -> Result<()> {
         if inner_a != inner_b {
-            return Err(shape_err(what, format!("inner dimension {inner_a}"), format!("{inner_b}")));
+            return Err(shape_err(
+                what,
+                format!("inner dimension {inner_a}"),
+                format!("{inner_b}"),
+            ));
         }
         Ok(())
     }
@@ -74,7 +79,11 @@ impl Backend for Cpu {
 
     fn rows(&self, m: &Mat<f32>, start: usize, len: usize) -> Result<Mat<f32>> {
         if start + len > m.nrows() {
-            return Err(shape_err("row slice", format!("rows {start}..{} within", start + len), m.nrows()));
+            return Err(shape_err(
+                "row slice",
+                format!("rows {start}..{} within", start + len),
+                m.nrows(),
+            ));
         }
         Ok(m.subrows(start, len).to_owned())
     }
@@ -82,14 +91,28 @@ impl Backend for Cpu {
     fn matmul(&self, a: &Mat<f32>, b: &Mat<f32>) -> Result<Mat<f32>> {
         Self::check_product("matmul", a.ncols(), b.nrows())?;
         let mut c = Mat::<f32>::zeros(a.nrows(), b.ncols());
-        faer::linalg::matmul::matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::rayon(0));
+        faer::linalg::matmul::matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            Par::rayon(0),
+        );
         Ok(c)
     }
 
     fn matmul_tn(&self, a: &Mat<f32>, b: &Mat<f32>) -> Result<Mat<f32>> {
         Self::check_product("matmul_tn", a.nrows(), b.nrows())?;
         let mut c = Mat::<f32>::zeros(a.ncols(), b.ncols());
-        faer::linalg::matmul::matmul(c.as_mut(), Accum::Replace, a.transpose(), b.as_ref(), 1.0, Par::rayon(0));
+        faer::linalg::matmul::matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.transpose(),
+            b.as_ref(),
+            1.0,
+            Par::rayon(0),
+        );
         Ok(c)
     }
 
@@ -100,7 +123,11 @@ impl Backend for Cpu {
         let mut out = first * faer::Scale(c0);
         for &(c, m) in &terms[1..] {
             if (m.nrows(), m.ncols()) != (out.nrows(), out.ncols()) {
-                return Err(shape_err("lin_comb", format!("{} x {}", out.nrows(), out.ncols()), format!("{} x {}", m.nrows(), m.ncols())));
+                return Err(shape_err(
+                    "lin_comb",
+                    format!("{} x {}", out.nrows(), out.ncols()),
+                    format!("{} x {}", m.nrows(), m.ncols()),
+                ));
             }
             faer::zip!(out.as_mut(), m.as_ref()).for_each(|faer::unzip!(o, m)| *o += c * *m);
         }
@@ -122,14 +149,20 @@ impl Backend for Cpu {
         let per_col: Vec<Vec<f64>> = (0..n_cols)
             .into_par_iter()
             .map(|j| {
-                let t = target.col(j).try_as_col_major().map(|c| c.as_slice());
-                let p = pred.col(j).try_as_col_major().map(|c| c.as_slice());
-                match (t, p) {
-                    (Some(t), Some(p)) => (0..k).map(|b| pearson_f32(&p[b * n..(b + 1) * n], t)).collect(),
-                    _ => {
-                        let t: Vec<f32> = target.col(j).iter().copied().collect();
+                let t: Vec<f32> = target.col(j).iter().copied().collect();
+                let target = CenteredTarget::new(&t);
+                match pred.col(j).try_as_col_major() {
+                    Some(p) => {
+                        let p = p.as_slice();
+                        (0..k)
+                            .map(|b| target.pearson(&p[b * n..(b + 1) * n]))
+                            .collect()
+                    }
+                    None => {
                         let p: Vec<f32> = pred.col(j).iter().copied().collect();
-                        (0..k).map(|b| pearson_f32(&p[b * n..(b + 1) * n], &t)).collect()
+                        (0..k)
+                            .map(|b| target.pearson(&p[b * n..(b + 1) * n]))
+                            .collect()
                     }
                 }
             })
@@ -140,6 +173,65 @@ impl Backend for Cpu {
             }
         }
         Ok(out)
+    }
+}
+
+/// A target series, centred once, to correlate with many predictions.
+pub struct CenteredTarget {
+    centred: Vec<f32>,
+    norm: f64,
+}
+
+impl CenteredTarget {
+    /// Centres `y` (f64 accumulation).
+    pub fn new(y: &[f32]) -> Self {
+        let mean = y.iter().map(|&v| v as f64).sum::<f64>() / y.len().max(1) as f64;
+        let centred: Vec<f32> = y.iter().map(|&v| (v as f64 - mean) as f32).collect();
+        let norm = centred
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum::<f64>()
+            .sqrt();
+        Self { centred, norm }
+    }
+
+    /// Pearson r with `p` (same length); 0 when either has zero variance. Accumulates in eight
+    /// f32 lanes (vectorised) over short blocks, then in f64.
+    pub fn pearson(&self, p: &[f32]) -> f64 {
+        let n = self.centred.len().min(p.len());
+        if n == 0 || self.norm == 0.0 {
+            return 0.0;
+        }
+        let (p, y) = (&p[..n], &self.centred[..n]);
+        let mut sp = [0.0f32; 8];
+        let (mut spy, mut spp) = ([0.0f32; 8], [0.0f32; 8]);
+        let chunks = n / 8;
+        for c in 0..chunks {
+            for l in 0..8 {
+                let (a, b) = (p[c * 8 + l], y[c * 8 + l]);
+                sp[l] += a;
+                spy[l] += a * b;
+                spp[l] += a * a;
+            }
+        }
+        let (mut s_p, mut s_py, mut s_pp) = (0.0f64, 0.0f64, 0.0f64);
+        for l in 0..8 {
+            s_p += sp[l] as f64;
+            s_py += spy[l] as f64;
+            s_pp += spp[l] as f64;
+        }
+        for i in chunks * 8..n {
+            let (a, b) = (p[i] as f64, y[i] as f64);
+            s_p += a;
+            s_py += a * b;
+            s_pp += a * a;
+        }
+        // Σ (p - p̄)(y - ȳ) = Σ p (y - ȳ) since y is centred; Σ (p - p̄)² = Σ p² - n p̄².
+        let var_p = s_pp - s_p * s_p / n as f64;
+        if var_p <= s_pp * 1e-10 || var_p <= 0.0 {
+            return 0.0;
+        }
+        s_py / (var_p.sqrt() * self.norm)
     }
 }
 
@@ -162,5 +254,9 @@ pub fn pearson_f32(x: &[f32], y: &[f32]) -> f64 {
         sxx += dx * dx;
         syy += dy * dy;
     }
-    if sxx <= 0.0 || syy <= 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
+    if sxx <= 0.0 || syy <= 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
 }

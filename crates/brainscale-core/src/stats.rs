@@ -56,7 +56,11 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
     let scale = values.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let std = var.sqrt();
-    if std <= scale * 1e-12 { (mean, 0.0) } else { (mean, std) }
+    if std <= scale * 1e-12 {
+        (mean, 0.0)
+    } else {
+        (mean, std)
+    }
 }
 
 /// Pearson correlation of two equally long series; 0 when either has zero variance.
@@ -74,7 +78,11 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
         sxx += dx * dx;
         syy += dy * dy;
     }
-    if sxx <= 0.0 || syy <= 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
+    if sxx <= 0.0 || syy <= 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
 }
 
 /// True when every value is finite.
@@ -93,8 +101,44 @@ pub fn column_pearson(pred: MatRef<'_, f32>, target: MatRef<'_, f32>) -> Vec<f64
         .collect()
 }
 
+/// `numpy.percentile(values, q)` with its default linear interpolation (q in 0..=100); NaNs are
+/// ignored. None when no finite value is left.
+pub fn percentile(values: &[f32], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values
+        .iter()
+        .map(|&x| x as f64)
+        .filter(|x| !x.is_nan())
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = (q.clamp(0.0, 100.0) / 100.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
+/// The voxels whose value is strictly above the `q`-th percentile of all values (the paper's
+/// "reliable voxels": `q = 75`), as a mask, and the threshold.
+pub fn above_percentile(values: &[f32], q: f64) -> (Vec<bool>, f64) {
+    match percentile(values, q) {
+        Some(t) => (values.iter().map(|&v| (v as f64) > t).collect(), t),
+        None => (vec![false; values.len()], f64::NAN),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn percentile_is_numpy_linear() {
+        let v = [1.0f32, 2.0, 3.0, 4.0, 10.0];
+        assert_eq!(super::percentile(&v, 75.0), Some(4.0));
+        assert_eq!(super::percentile(&v, 50.0), Some(3.0));
+        assert!((super::percentile(&[1.0, 2.0], 75.0).unwrap_or(0.0) - 1.75).abs() < 1e-12);
+        let (mask, t) = super::above_percentile(&v, 75.0);
+        assert_eq!((mask, t), (vec![false, false, false, false, true], 4.0));
+    }
+
     use super::*;
     use faer::Mat;
 

@@ -1,1 +1,256 @@
-fn main() {}
+//! The `brainscale` command line (SPEC section 6).
+//!
+//! Exit status: 0 success, 1 a user error (one message naming the file and the problem),
+//! 2 a usage error (clap).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use brainscale::core::Hrf;
+use brainscale::core::ridge::{CvMode, logspace};
+use brainscale::data::{Dataset, Features, synth};
+use brainscale::encoding::{Device, FitParams, fit_features, write_design};
+use brainscale::progress::Progress;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "brainscale",
+    version,
+    about = "Language models vs fMRI: encoding models, scaling and lateralization"
+)]
+struct Cli {
+    /// No progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic dataset (layout v1) with a planted, left-lateralised signal and its ground truth.
+    Synth {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Number of runs.
+        #[arg(long, default_value_t = 9)]
+        runs: usize,
+        /// Scans per run.
+        #[arg(long, default_value_t = 300)]
+        scans: usize,
+        /// Voxel grid: `lpp` (the real 4 mm grid, 37 x 46 x 38) or `small` (8 mm).
+        #[arg(long, default_value = "lpp")]
+        grid: String,
+        /// Use this mask (e.g. the real English mask) instead of the built-in brain shape.
+        #[arg(long)]
+        mask: Option<PathBuf>,
+    },
+    /// Write the regressors of one layer (SPEC 4) as safetensors.
+    Design {
+        /// Features folder (SPEC 2).
+        #[arg(long)]
+        features: PathBuf,
+        /// Dataset folder (layout v1).
+        #[arg(long)]
+        dataset: String,
+        /// Layer index.
+        #[arg(long)]
+        layer: usize,
+        /// Output file (.safetensors).
+        #[arg(long)]
+        out: PathBuf,
+        /// HRF: `glover` (nilearn 0.10, the paper's) or `glover-nilearn-0.11`.
+        #[arg(long, default_value = "glover")]
+        hrf: String,
+    },
+    /// Fit every layer of a features folder with cross-validated ridge; write r maps and tables.
+    Fit {
+        /// Features folder (SPEC 2).
+        #[arg(long)]
+        features: PathBuf,
+        /// Dataset folder (layout v1).
+        #[arg(long)]
+        dataset: String,
+        /// Output folder (may exist; other files there are left alone).
+        #[arg(long)]
+        out: PathBuf,
+        /// Cross-validation: `paper` (one alpha per fold) or `voxelwise` (one alpha per voxel).
+        #[arg(long, default_value = "paper")]
+        cv: String,
+        /// Alpha grid as LO,HI,N: logspace(LO, HI, N) in log10 exponents.
+        #[arg(long, default_value = "2,7,16")]
+        alphas: String,
+        /// HRF: `glover` (nilearn 0.10, the paper's) or `glover-nilearn-0.11`.
+        #[arg(long, default_value = "glover")]
+        hrf: String,
+        /// Device for the encoding core: `cpu` or `cuda`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Only these layers (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        layers: Option<Vec<usize>>,
+        /// Voxels per solver batch (memory grows linearly with it).
+        #[arg(long, default_value_t = 4096)]
+        voxel_batch: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(&format!(": {c}"));
+                }
+            }
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Warnings from the library (`log::warn!`) go to stderr.
+fn init_logging() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Warn
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                eprintln!("warning: {}", r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let progress = if cli.quiet {
+        Progress::Quiet
+    } else {
+        Progress::Bars
+    };
+    match cli.command {
+        Command::Synth {
+            out,
+            seed,
+            runs,
+            scans,
+            grid,
+            mask,
+        } => {
+            let grid = match (mask, grid.as_str()) {
+                (Some(m), _) => synth::SynthGrid::Mask(m),
+                (None, "lpp") => synth::SynthGrid::Lpp,
+                (None, "small") => synth::SynthGrid::Small,
+                (None, other) => bail!("--grid {other:?}: expected `lpp` or `small`"),
+            };
+            let params = synth::SynthParams {
+                seed,
+                n_runs: runs,
+                n_scans: scans,
+                grid,
+                ..Default::default()
+            };
+            let summary = synth::write_dataset(&out, &params)?;
+            println!("{summary}");
+            println!("wrote {}", out.display());
+        }
+        Command::Design {
+            features,
+            dataset,
+            layer,
+            out,
+            hrf,
+        } => {
+            let ds = open_dataset(&dataset)?;
+            let features = Features::open(&features)?;
+            write_design(&ds, &features, layer, parse_hrf(&hrf)?, &out)?;
+            println!("wrote {}", out.display());
+        }
+        Command::Fit {
+            features,
+            dataset,
+            out,
+            cv,
+            alphas,
+            hrf,
+            device,
+            layers,
+            voxel_batch,
+        } => {
+            let params = FitParams {
+                cv: CvMode::from_name(&cv)
+                    .with_context(|| format!("--cv {cv:?}: expected `paper` or `voxelwise`"))?,
+                alphas: parse_alphas(&alphas)?,
+                hrf: parse_hrf(&hrf)?,
+                voxel_batch,
+                device: Device::from_name(&device)
+                    .with_context(|| format!("--device {device:?}: expected `cpu` or `cuda`"))?,
+                layers,
+            };
+            let ds = open_dataset(&dataset)?;
+            let features = Features::open(&features)?;
+            let result = fit_features(&ds, &features, &params, Some(&out), progress)?;
+            let summary = brainscale::tables::summary_frame(&result)?;
+            println!("{summary}");
+            if let Some(best) = result.best_layer() {
+                let mean =
+                    best.r.iter().map(|&v| v as f64).sum::<f64>() / best.r.len().max(1) as f64;
+                println!(
+                    "best layer: {} (mean r {mean:.4}); results in {}",
+                    best.layer,
+                    out.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open_dataset(arg: &str) -> anyhow::Result<Dataset> {
+    let path = Path::new(arg);
+    if !path.exists() {
+        bail!(
+            "dataset {arg:?}: no such folder (give a dataset folder in layout v1, e.g. one written by `brainscale synth`)"
+        );
+    }
+    Ok(Dataset::open(path)?)
+}
+
+fn parse_hrf(name: &str) -> anyhow::Result<Hrf> {
+    Hrf::from_name(name)
+        .with_context(|| format!("--hrf {name:?}: expected `glover` or `glover-nilearn-0.11`"))
+}
+
+fn parse_alphas(spec: &str) -> anyhow::Result<Vec<f64>> {
+    let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+    let bad = || {
+        format!(
+            "--alphas {spec:?}: expected LO,HI,N (log10 exponents and a count >= 1), e.g. 2,7,16"
+        )
+    };
+    let [lo, hi, n] = parts[..] else { bail!(bad()) };
+    let (lo, hi): (f64, f64) = (lo.parse().with_context(bad)?, hi.parse().with_context(bad)?);
+    let n: usize = n.parse().with_context(bad)?;
+    if n == 0 || !lo.is_finite() || !hi.is_finite() || hi < lo {
+        bail!(bad());
+    }
+    Ok(logspace(lo, hi, n))
+}

@@ -1,0 +1,62 @@
+//! The toolkit's error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything the toolkit can report. Messages name the file, run or layer involved.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// From the numeric core.
+    #[error(transparent)]
+    Core(#[from] brainscale_core::CoreError),
+    /// From reading or writing datasets, NIfTI and features.
+    #[error(transparent)]
+    Data(#[from] brainscale_data::DataError),
+    /// A features folder does not fit the dataset it is used with.
+    #[error("{}: {reason}", features.display())]
+    FeaturesMismatch {
+        /// The features folder.
+        features: PathBuf,
+        /// What does not match, and what to do.
+        reason: String,
+    },
+    /// Building or writing a table failed.
+    #[error("table {}: {message}", path.display())]
+    Table {
+        /// The table file.
+        path: PathBuf,
+        /// What polars said.
+        message: String,
+    },
+    /// A file system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A request the toolkit cannot serve as asked (bad option value, unavailable device).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result alias of the toolkit.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
