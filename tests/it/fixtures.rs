@@ -27,14 +27,10 @@ impl Fixture {
         for (name, view) in st.tensors() {
             let d = view.data();
             let vals: Vec<f64> = match view.dtype() {
-                Dtype::F64 => d
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                    .collect(),
-                Dtype::F32 => d
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
-                    .collect(),
+                Dtype::F64 => d.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect(),
+                Dtype::F32 => {
+                    d.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64).collect()
+                }
                 other => panic!("{name}: unexpected dtype {other:?}"),
             };
             tensors.insert(name, (view.shape().to_vec(), vals));
@@ -44,11 +40,7 @@ impl Fixture {
     }
 
     pub fn vec(&self, name: &str) -> Vec<f64> {
-        self.tensors
-            .get(name)
-            .unwrap_or_else(|| panic!("fixture tensor {name} missing"))
-            .1
-            .clone()
+        self.tensors.get(name).unwrap_or_else(|| panic!("fixture tensor {name} missing")).1.clone()
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -57,10 +49,7 @@ impl Fixture {
 
     /// A 2D tensor as an f64 matrix (row-major storage in the file).
     pub fn mat(&self, name: &str) -> Mat<f64> {
-        let (shape, v) = self
-            .tensors
-            .get(name)
-            .unwrap_or_else(|| panic!("fixture tensor {name} missing"));
+        let (shape, v) = self.tensors.get(name).unwrap_or_else(|| panic!("fixture tensor {name} missing"));
         let (r, c) = match shape[..] {
             [r, c] => (r, c),
             [r] => (r, 1),

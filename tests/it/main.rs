@@ -1,5 +1,7 @@
 //! brainscale's integration tests: one binary (`cargo test --test it`).
 
+mod cli;
 mod fixtures;
 mod parity_regressors;
 mod parity_ridge;
+mod planted;

@@ -31,30 +31,18 @@ fn fit(
     mode: CvMode,
     form: Form,
 ) -> brainscale::core::ridge::RidgeCvFit {
-    let data = RunData::new(
-        xs.iter().map(|m| m.as_ref()).collect(),
-        ys.iter().map(|m| m.as_ref()).collect(),
-    )
-    .expect("data");
-    RidgeCv::new(RidgeCvParams {
-        alphas: alphas.to_vec(),
-        mode,
-        form,
-        voxel_batch: 50,
-    })
-    .expect("params")
-    .fit(&Cpu, &data)
-    .expect("fit")
+    let data =
+        RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).expect("data");
+    RidgeCv::new(RidgeCvParams { alphas: alphas.to_vec(), mode, form, voxel_batch: 50 })
+        .expect("params")
+        .fit(&Cpu, &data)
+        .expect("fit")
 }
 
 fn gap_top2(scores: &[f64]) -> f64 {
     let mut s = scores.to_vec();
     s.sort_by(|a, b| b.total_cmp(a));
-    if s.len() < 2 {
-        f64::INFINITY
-    } else {
-        s[0] - s[1]
-    }
+    if s.len() < 2 { f64::INFINITY } else { s[0] - s[1] }
 }
 
 #[test]
@@ -69,39 +57,19 @@ fn paper_cv_matches_scikit_learn() {
             let got = fit(&xs, &ys, &alphas, CvMode::Paper, form);
             let mut compared = 0;
             for (t, fold) in got.folds.iter().enumerate() {
-                let FoldAlpha::Global(a) = fold.alpha else {
-                    panic!("global alpha expected")
-                };
+                let FoldAlpha::Global(a) = fold.alpha else { panic!("global alpha expected") };
                 let scores: Vec<f64> = (0..alphas.len()).map(|k| val[(t, k)]).collect();
                 let ours = fold.val_scores.as_ref().expect("validation scores");
-                let dv = ours
-                    .iter()
-                    .zip(&scores)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max);
-                assert!(
-                    dv < 2e-3,
-                    "{d} {form:?} fold {t}: validation means differ by {dv:.2e}"
-                );
+                let dv = ours.iter().zip(&scores).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(dv < 2e-3, "{d} {form:?} fold {t}: validation means differ by {dv:.2e}");
                 if gap_top2(&scores) > 1e-4 {
                     assert_eq!(a, expected_alpha[t], "{d} {form:?} fold {t}: alpha");
                     compared += 1;
                 }
             }
-            assert!(
-                compared >= 3,
-                "{d}: too few decisive folds ({compared}) to test the alpha choice"
-            );
-            let dr = got
-                .r
-                .iter()
-                .zip(&expected_r)
-                .map(|(a, b)| (*a as f64 - b).abs())
-                .fold(0.0, f64::max);
-            eprintln!(
-                "paper {d} {form:?}: max |dr| = {dr:.2e}, alphas {:?}",
-                expected_alpha
-            );
+            assert!(compared >= 3, "{d}: too few decisive folds ({compared}) to test the alpha choice");
+            let dr = got.r.iter().zip(&expected_r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+            eprintln!("paper {d} {form:?}: max |dr| = {dr:.2e}, alphas {:?}", expected_alpha);
             assert!(dr <= 2e-3, "{d} {form:?}: max |dr| = {dr:.2e}");
         }
     }
@@ -119,13 +87,9 @@ fn voxelwise_cv_matches_himalaya() {
         let got = fit(&xs, &ys, &alphas, CvMode::Voxelwise, Form::Auto);
         let (mut compared, mut ties) = (0, 0);
         for (t, fold) in got.folds.iter().enumerate() {
-            let FoldAlpha::PerVoxel(a) = &fold.alpha else {
-                panic!("per-voxel alphas expected")
-            };
+            let FoldAlpha::PerVoxel(a) = &fold.alpha else { panic!("per-voxel alphas expected") };
             for j in 0..n_vox {
-                let scores: Vec<f64> = (0..n_alphas)
-                    .map(|k| cv[(t * n_alphas + k) * n_vox + j])
-                    .collect();
+                let scores: Vec<f64> = (0..n_alphas).map(|k| cv[(t * n_alphas + k) * n_vox + j]).collect();
                 if gap_top2(&scores) > 1e-4 {
                     assert_eq!(a[j], best[(t, j)], "{d} fold {t} voxel {j}: alpha");
                     compared += 1;
@@ -134,15 +98,8 @@ fn voxelwise_cv_matches_himalaya() {
                 }
             }
         }
-        let dr = got
-            .r
-            .iter()
-            .zip(&expected_r)
-            .map(|(a, b)| (*a as f64 - b).abs())
-            .fold(0.0, f64::max);
-        eprintln!(
-            "voxelwise {d}: max |dr| = {dr:.2e}; {compared} alphas compared, {ties} near-ties skipped"
-        );
+        let dr = got.r.iter().zip(&expected_r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+        eprintln!("voxelwise {d}: max |dr| = {dr:.2e}; {compared} alphas compared, {ties} near-ties skipped");
         assert!(compared > ties, "{d}: most alphas must be decisive");
         assert!(dr <= 2e-3, "{d}: max |dr| = {dr:.2e}");
     }

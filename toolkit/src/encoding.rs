@@ -11,9 +11,7 @@
 use std::path::Path;
 
 use brainscale_core::design::{RegressorParams, Trim, design_run, regressor_operator};
-use brainscale_core::ridge::{
-    CvMode, FoldAlpha, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace,
-};
+use brainscale_core::ridge::{CvMode, FoldAlpha, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
 use brainscale_core::stats::zscore_columns;
 use brainscale_core::{Cpu, Hrf};
 use brainscale_data::{Dataset, Features, FeaturesMeta, Mask};
@@ -126,15 +124,10 @@ impl Design {
             .iter()
             .map(|run| {
                 let params = RegressorParams::new(dataset.tr(), run.n_scans, hrf);
-                regressor_operator(&run.words.onset, &run.words.durations(), &params)
-                    .map_err(Error::from)
+                regressor_operator(&run.words.onset, &run.words.durations(), &params).map_err(Error::from)
             })
             .collect::<Result<_>>()?;
-        Ok(Design {
-            operators,
-            trim: dataset.trim(),
-            hrf,
-        })
+        Ok(Design { operators, trim: dataset.trim(), hrf })
     }
 
     /// The HRF used.
@@ -186,12 +179,7 @@ impl<'a> Encoding<'a> {
         RidgeCv::new(Self::cv_params(&params))?;
         let design = Design::new(dataset, params.hrf)?;
         let responses = Responses::load(dataset, progress)?;
-        Ok(Self {
-            dataset,
-            responses,
-            design,
-            params,
-        })
+        Ok(Self { dataset, responses, design, params })
     }
 
     fn cv_params(params: &FitParams) -> RidgeCvParams {
@@ -219,11 +207,7 @@ impl<'a> Encoding<'a> {
     }
 
     /// Fits one layer given its word features (one matrix per run).
-    pub fn fit_layer(
-        &self,
-        features: &[Mat<f32>],
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<RidgeCvFit> {
+    pub fn fit_layer(&self, features: &[Mat<f32>], progress: &mut dyn FnMut(usize, usize)) -> Result<RidgeCvFit> {
         let x = self.design.layer(features)?;
         let data = RunData::new(
             x.iter().map(|m| m.as_ref()).collect(),
@@ -267,18 +251,12 @@ pub struct FitResult {
 impl FitResult {
     /// The layer with the highest mean r.
     pub fn best_layer(&self) -> Option<&LayerResult> {
-        self.layers
-            .iter()
-            .max_by(|a, b| mean(&a.r).total_cmp(&mean(&b.r)))
+        self.layers.iter().max_by(|a, b| mean(&a.r).total_cmp(&mean(&b.r)))
     }
 }
 
 pub(crate) fn mean(v: &[f32]) -> f64 {
-    if v.is_empty() {
-        0.0
-    } else {
-        v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
-    }
+    if v.is_empty() { 0.0 } else { v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64 }
 }
 
 /// File name of a layer's r map.
@@ -340,9 +318,7 @@ pub fn fit_features(
         let fit = encoding.fit_layer(&x, &mut |_, _| {})?;
         drop(x);
         if let Some(out) = out {
-            dataset
-                .mask()
-                .write_map(&out.join(r_map_name(layer)), &fit.r)?;
+            dataset.mask().write_map(&out.join(r_map_name(layer)), &fit.r)?;
         }
         results.push(LayerResult {
             layer,
@@ -368,12 +344,10 @@ pub fn fit_features(
 }
 
 fn read_layer(features: &Features, layer: usize, n_words: &[usize]) -> Result<Vec<Mat<f32>>> {
-    features
-        .read_layer_checked(layer, n_words)
-        .map_err(|e| Error::FeaturesMismatch {
-            features: features.dir().to_path_buf(),
-            reason: format!("layer {layer} does not fit the dataset: {e}"),
-        })
+    features.read_layer_checked(layer, n_words).map_err(|e| Error::FeaturesMismatch {
+        features: features.dir().to_path_buf(),
+        reason: format!("layer {layer} does not fit the dataset: {e}"),
+    })
 }
 
 fn write_outputs(result: &FitResult, features_dir: &Path, out: &Path) -> Result<()> {
@@ -410,21 +384,14 @@ fn write_outputs(result: &FitResult, features_dir: &Path, out: &Path) -> Result<
         "n_voxels": result.mask.n_voxels(),
         "layers": layers,
     });
-    let text =
-        serde_json::to_string_pretty(&doc).map_err(|e| Error::Invalid(format!("fit.json: {e}")))?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Invalid(format!("fit.json: {e}")))?;
     brainscale_data::write_bytes_atomic(&out.join("fit.json"), text.as_bytes())?;
     Ok(())
 }
 
 /// Writes the regressors of one layer (SPEC 6 `design`): tensors `run-01`.. F32
 /// [n_scans - trims, dim] into a safetensors file (atomically).
-pub fn write_design(
-    dataset: &Dataset,
-    features: &Features,
-    layer: usize,
-    hrf: Hrf,
-    out: &Path,
-) -> Result<()> {
+pub fn write_design(dataset: &Dataset, features: &Features, layer: usize, hrf: Hrf, out: &Path) -> Result<()> {
     let design = Design::new(dataset, hrf)?;
     let x = read_layer(features, layer, &design.n_words())?;
     let regressors = design.layer(&x)?;
@@ -443,12 +410,8 @@ pub fn write_design(
         .collect();
     let mut views = Vec::new();
     for ((name, m), b) in names.iter().zip(&regressors).zip(&bytes) {
-        let view = safetensors::tensor::TensorView::new(
-            safetensors::Dtype::F32,
-            vec![m.nrows(), m.ncols()],
-            b,
-        )
-        .map_err(|e| Error::Invalid(format!("{}: {e}", out.display())))?;
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![m.nrows(), m.ncols()], b)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", out.display())))?;
         views.push((name.clone(), view));
     }
     let metadata = std::collections::HashMap::from([
@@ -457,8 +420,8 @@ pub fn write_design(
         ("dataset".to_string(), dataset.name().to_string()),
         ("model".to_string(), features.meta().model.clone()),
     ]);
-    let data = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::Invalid(format!("{}: {e}", out.display())))?;
+    let data =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Invalid(format!("{}: {e}", out.display())))?;
     brainscale_data::write_bytes_atomic(out, &data)?;
     Ok(())
 }

@@ -21,9 +21,7 @@ fn main() {
 
 fn runs(n_runs: usize, n: usize, p: usize, v: usize) -> (Vec<Mat<f32>>, Vec<Mat<f32>>) {
     let mut rng = StdRng::seed_from_u64(0);
-    let w = Mat::<f32>::from_fn(p, v, |_, _| {
-        rng.sample::<f32, _>(StandardNormal) / (p as f32).sqrt()
-    });
+    let w = Mat::<f32>::from_fn(p, v, |_, _| rng.sample::<f32, _>(StandardNormal) / (p as f32).sqrt());
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for _ in 0..n_runs {
         let mut x = Mat::<f32>::from_fn(n, p, |_, _| rng.sample(StandardNormal));
@@ -43,11 +41,8 @@ fn runs(n_runs: usize, n: usize, p: usize, v: usize) -> (Vec<Mat<f32>>, Vec<Mat<
 
 fn paper_cv(bencher: Bencher, n_runs: usize, n: usize, p: usize, v: usize) {
     let (xs, ys) = runs(n_runs, n, p, v);
-    let data = RunData::new(
-        xs.iter().map(|m| m.as_ref()).collect(),
-        ys.iter().map(|m| m.as_ref()).collect(),
-    )
-    .expect("data");
+    let data =
+        RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).expect("data");
     let cv = RidgeCv::new(RidgeCvParams::default()).expect("params");
     bencher.bench_local(|| cv.fit(&Cpu, &data).expect("fit"));
 }
@@ -85,14 +80,9 @@ fn cpu_regressor_operator_310x775(bencher: Bencher) {
 #[divan::bench]
 fn cpu_design_run_310x775x768(bencher: Bencher) {
     let onsets: Vec<f64> = (0..775).map(|i| i as f64 * 0.8).collect();
-    let op = regressor_operator(
-        &onsets,
-        &vec![0.3; 775],
-        &RegressorParams::new(2.0, 310, Hrf::Glover),
-    )
-    .expect("operator");
+    let op =
+        regressor_operator(&onsets, &vec![0.3; 775], &RegressorParams::new(2.0, 310, Hrf::Glover)).expect("operator");
     let mut rng = StdRng::seed_from_u64(1);
     let features = Mat::<f32>::from_fn(775, 768, |_, _| rng.sample(StandardNormal));
-    bencher
-        .bench_local(|| design_run(op.as_ref(), features.as_ref(), Trim::PAPER).expect("design"));
+    bencher.bench_local(|| design_run(op.as_ref(), features.as_ref(), Trim::PAPER).expect("design"));
 }

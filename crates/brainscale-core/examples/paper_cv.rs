@@ -21,34 +21,17 @@ use safetensors::{Dtype, SafeTensors};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let mode = CvMode::from_name(&get("--cv").unwrap_or_else(|| "paper".into()))
-        .context("--cv paper|voxelwise")?;
+    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let mode = CvMode::from_name(&get("--cv").unwrap_or_else(|| "paper".into())).context("--cv paper|voxelwise")?;
     let (xs, ys, alphas) = if let Some(spec) = get("--random") {
         random(&spec)?
     } else {
         let path = get("--data").context("--data FILE or --random RxNxPxV")?;
         load(&path)?
     };
-    let batch = get("--batch")
-        .map(|b| b.parse())
-        .transpose()?
-        .unwrap_or(4096);
-    let data = RunData::new(
-        xs.iter().map(|m| m.as_ref()).collect(),
-        ys.iter().map(|m| m.as_ref()).collect(),
-    )?;
-    let cv = RidgeCv::new(RidgeCvParams {
-        alphas,
-        mode,
-        voxel_batch: batch,
-        ..Default::default()
-    })?;
+    let batch = get("--batch").map(|b| b.parse()).transpose()?.unwrap_or(4096);
+    let data = RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect())?;
+    let cv = RidgeCv::new(RidgeCvParams { alphas, mode, voxel_batch: batch, ..Default::default() })?;
     let start = Instant::now();
     let fit = cv.fit(&Cpu, &data)?;
     let seconds = start.elapsed().as_secs_f64();
@@ -64,14 +47,8 @@ fn main() -> anyhow::Result<()> {
         let r_bytes: Vec<u8> = fit.r.iter().flat_map(|v| v.to_le_bytes()).collect();
         let a_bytes: Vec<u8> = best.iter().flat_map(|v| v.to_le_bytes()).collect();
         let tensors = vec![
-            (
-                "r",
-                safetensors::tensor::TensorView::new(Dtype::F32, vec![fit.r.len()], &r_bytes)?,
-            ),
-            (
-                "best_alpha",
-                safetensors::tensor::TensorView::new(Dtype::F64, vec![best.len()], &a_bytes)?,
-            ),
+            ("r", safetensors::tensor::TensorView::new(Dtype::F32, vec![fit.r.len()], &r_bytes)?),
+            ("best_alpha", safetensors::tensor::TensorView::new(Dtype::F64, vec![best.len()], &a_bytes)?),
         ];
         safetensors::serialize_to_file(tensors, None, std::path::Path::new(&out))?;
     }
@@ -90,13 +67,9 @@ type Runs = (Vec<Mat<f32>>, Vec<Mat<f32>>, Vec<f64>);
 
 fn random(spec: &str) -> anyhow::Result<Runs> {
     let dims: Vec<usize> = spec.split('x').map(str::parse).collect::<Result<_, _>>()?;
-    let [n_runs, n, p, v] = dims[..] else {
-        bail!("--random wants RUNSxSAMPLESxFEATURESxVOXELS")
-    };
+    let [n_runs, n, p, v] = dims[..] else { bail!("--random wants RUNSxSAMPLESxFEATURESxVOXELS") };
     let mut rng = StdRng::seed_from_u64(0);
-    let w = Mat::<f32>::from_fn(p, v, |_, _| {
-        rng.sample::<f32, _>(StandardNormal) / (p as f32).sqrt()
-    });
+    let w = Mat::<f32>::from_fn(p, v, |_, _| rng.sample::<f32, _>(StandardNormal) / (p as f32).sqrt());
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for _ in 0..n_runs {
@@ -125,17 +98,12 @@ fn load(path: &str) -> anyhow::Result<Runs> {
         match view.dtype() {
             Dtype::F32 if view.shape().len() == 2 => {
                 let (r, c) = (view.shape()[0], view.shape()[1]);
-                let vals: Vec<f32> = data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+                let vals: Vec<f32> =
+                    data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 map.insert(name.clone(), Mat::from_fn(r, c, |i, j| vals[i * c + j]));
             }
             Dtype::F64 if name == "alphas" => {
-                alphas = data
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-                    .collect();
+                alphas = data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect();
             }
             _ => {}
         }
@@ -143,10 +111,7 @@ fn load(path: &str) -> anyhow::Result<Runs> {
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for r in 1.. {
-        let (Some(x), Some(y)) = (
-            map.remove(&format!("X.run-{r:02}")),
-            map.remove(&format!("Y.run-{r:02}")),
-        ) else {
+        let (Some(x), Some(y)) = (map.remove(&format!("X.run-{r:02}")), map.remove(&format!("Y.run-{r:02}"))) else {
             break;
         };
         xs.push(x);

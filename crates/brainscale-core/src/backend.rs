@@ -37,8 +37,7 @@ pub trait Backend {
     /// Pearson r between each column of each row block of `pred` and the same column of
     /// `target`. `pred` stacks `k` blocks of `n` rows (`n` = rows of `target`); the result
     /// holds `k * n_columns` values, block-major: `r[b * n_columns + j]`. Zero variance gives 0.
-    fn column_pearson_blocks(&self, pred: &Self::Matrix, target: &Self::Matrix)
-    -> Result<Vec<f64>>;
+    fn column_pearson_blocks(&self, pred: &Self::Matrix, target: &Self::Matrix) -> Result<Vec<f64>>;
 }
 
 /// The CPU backend: faer matrix products on all cores (rayon).
@@ -48,11 +47,7 @@ pub struct Cpu;
 impl Cpu {
     fn check_product(what: &str, inner_a: usize, inner_b: usize) -> Result<()> {
         if inner_a != inner_b {
-            return Err(shape_err(
-                what,
-                format!("inner dimension {inner_a}"),
-                format!("{inner_b}"),
-            ));
+            return Err(shape_err(what, format!("inner dimension {inner_a}"), format!("{inner_b}")));
         }
         Ok(())
     }
@@ -79,11 +74,7 @@ impl Backend for Cpu {
 
     fn rows(&self, m: &Mat<f32>, start: usize, len: usize) -> Result<Mat<f32>> {
         if start + len > m.nrows() {
-            return Err(shape_err(
-                "row slice",
-                format!("rows {start}..{} within", start + len),
-                m.nrows(),
-            ));
+            return Err(shape_err("row slice", format!("rows {start}..{} within", start + len), m.nrows()));
         }
         Ok(m.subrows(start, len).to_owned())
     }
@@ -91,28 +82,14 @@ impl Backend for Cpu {
     fn matmul(&self, a: &Mat<f32>, b: &Mat<f32>) -> Result<Mat<f32>> {
         Self::check_product("matmul", a.ncols(), b.nrows())?;
         let mut c = Mat::<f32>::zeros(a.nrows(), b.ncols());
-        faer::linalg::matmul::matmul(
-            c.as_mut(),
-            Accum::Replace,
-            a.as_ref(),
-            b.as_ref(),
-            1.0,
-            Par::rayon(0),
-        );
+        faer::linalg::matmul::matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::rayon(0));
         Ok(c)
     }
 
     fn matmul_tn(&self, a: &Mat<f32>, b: &Mat<f32>) -> Result<Mat<f32>> {
         Self::check_product("matmul_tn", a.nrows(), b.nrows())?;
         let mut c = Mat::<f32>::zeros(a.ncols(), b.ncols());
-        faer::linalg::matmul::matmul(
-            c.as_mut(),
-            Accum::Replace,
-            a.transpose(),
-            b.as_ref(),
-            1.0,
-            Par::rayon(0),
-        );
+        faer::linalg::matmul::matmul(c.as_mut(), Accum::Replace, a.transpose(), b.as_ref(), 1.0, Par::rayon(0));
         Ok(c)
     }
 
@@ -154,15 +131,11 @@ impl Backend for Cpu {
                 match pred.col(j).try_as_col_major() {
                     Some(p) => {
                         let p = p.as_slice();
-                        (0..k)
-                            .map(|b| target.pearson(&p[b * n..(b + 1) * n]))
-                            .collect()
+                        (0..k).map(|b| target.pearson(&p[b * n..(b + 1) * n])).collect()
                     }
                     None => {
                         let p: Vec<f32> = pred.col(j).iter().copied().collect();
-                        (0..k)
-                            .map(|b| target.pearson(&p[b * n..(b + 1) * n]))
-                            .collect()
+                        (0..k).map(|b| target.pearson(&p[b * n..(b + 1) * n])).collect()
                     }
                 }
             })
@@ -187,11 +160,7 @@ impl CenteredTarget {
     pub fn new(y: &[f32]) -> Self {
         let mean = y.iter().map(|&v| v as f64).sum::<f64>() / y.len().max(1) as f64;
         let centred: Vec<f32> = y.iter().map(|&v| (v as f64 - mean) as f32).collect();
-        let norm = centred
-            .iter()
-            .map(|&v| (v as f64) * (v as f64))
-            .sum::<f64>()
-            .sqrt();
+        let norm = centred.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
         Self { centred, norm }
     }
 
@@ -254,9 +223,5 @@ pub fn pearson_f32(x: &[f32], y: &[f32]) -> f64 {
         sxx += dx * dx;
         syy += dy * dy;
     }
-    if sxx <= 0.0 || syy <= 0.0 {
-        0.0
-    } else {
-        sxy / (sxx * syy).sqrt()
-    }
+    if sxx <= 0.0 || syy <= 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
 }

@@ -40,26 +40,17 @@ pub struct RegressorParams {
 impl RegressorParams {
     /// Parameters with nilearn's default oversampling.
     pub fn new(tr: f64, n_scans: usize, hrf: Hrf) -> Self {
-        Self {
-            tr,
-            n_scans,
-            hrf,
-            oversampling: OVERSAMPLING,
-        }
+        Self { tr, n_scans, hrf, oversampling: OVERSAMPLING }
     }
 
     /// Scan times: `arange(n_scans) * tr + tr / 2` (the middle of each acquisition).
     pub fn frame_times(&self) -> Vec<f64> {
-        (0..self.n_scans)
-            .map(|i| i as f64 * self.tr + self.tr / 2.0)
-            .collect()
+        (0..self.n_scans).map(|i| i as f64 * self.tr + self.tr / 2.0).collect()
     }
 
     fn validate(&self) -> Result<()> {
         if !(self.tr.is_finite() && self.tr > 0.0) {
-            return Err(CoreError::InvalidTiming {
-                reason: format!("tr must be > 0 seconds, got {}", self.tr),
-            });
+            return Err(CoreError::InvalidTiming { reason: format!("tr must be > 0 seconds, got {}", self.tr) });
         }
         if self.n_scans < 2 {
             return Err(CoreError::InvalidTiming {
@@ -67,9 +58,7 @@ impl RegressorParams {
             });
         }
         if self.oversampling == 0 {
-            return Err(CoreError::InvalidTiming {
-                reason: "oversampling must be >= 1".into(),
-            });
+            return Err(CoreError::InvalidTiming { reason: "oversampling must be >= 1".into() });
         }
         Ok(())
     }
@@ -90,7 +79,7 @@ impl Trim {
 
     /// Number of scans left out of `n_scans`, or an error if nothing (or a single scan) is left.
     pub fn kept(self, n_scans: usize) -> Result<usize> {
-        let kept = n_scans.checked_sub(self.start + self.end).unwrap_or(0);
+        let kept = n_scans.saturating_sub(self.start + self.end);
         if kept < 2 {
             return Err(CoreError::InvalidTiming {
                 reason: format!(
@@ -115,11 +104,7 @@ impl Trim {
 /// assert_eq!((op.nrows(), op.ncols()), (20, 2));
 /// # Ok::<(), brainscale_core::CoreError>(())
 /// ```
-pub fn regressor_operator(
-    onsets: &[f64],
-    durations: &[f64],
-    params: &RegressorParams,
-) -> Result<Mat<f64>> {
+pub fn regressor_operator(onsets: &[f64], durations: &[f64], params: &RegressorParams) -> Result<Mat<f64>> {
     params.validate()?;
     if onsets.len() != durations.len() {
         return Err(crate::error::shape_err(
@@ -136,20 +121,14 @@ pub fn regressor_operator(
             });
         }
         if duration < 0.0 {
-            return Err(CoreError::InvalidEvent {
-                index,
-                reason: format!("negative duration {duration} s"),
-            });
+            return Err(CoreError::InvalidEvent { index, reason: format!("negative duration {duration} s") });
         }
     }
     let frame_times = params.frame_times();
     let n = frame_times.len();
     let (t_first, t_last) = (frame_times[0], frame_times[n - 1]);
     // nilearn: `tr = min(diff(frame_times))`.
-    let tr = frame_times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .fold(f64::INFINITY, f64::min);
+    let tr = frame_times.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
     let kernel = params.hrf.kernel(tr, params.oversampling);
     // Cumulative kernel: conv(box[a, b), h)[t] = cum[t - a] - cum[t - b].
     let mut cum = Vec::with_capacity(kernel.len());
@@ -158,26 +137,13 @@ pub fn regressor_operator(
         acc += h;
         cum.push(acc);
     }
-    let cum_at = |k: isize| -> f64 {
-        if k < 0 {
-            0.0
-        } else {
-            cum[(k as usize).min(cum.len() - 1)]
-        }
-    };
+    let cum_at = |k: isize| -> f64 { if k < 0 { 0.0 } else { cum[(k as usize).min(cum.len() - 1)] } };
 
     // nilearn `_sample_condition`: the high-resolution grid.
     let nm1 = (n - 1) as f64;
     let hr_stop = t_last * (1.0 + 1.0 / nm1);
-    let n_hr = (nm1 * 1.0 / (t_last - t_first)
-        * (hr_stop - t_first - MIN_ONSET)
-        * params.oversampling as f64)
-        + 1.0;
-    let hr_times = linspace(
-        t_first + MIN_ONSET,
-        hr_stop,
-        n_hr.round_ties_even() as usize,
-    );
+    let n_hr = (nm1 * 1.0 / (t_last - t_first) * (hr_stop - t_first - MIN_ONSET) * params.oversampling as f64) + 1.0;
+    let hr_times = linspace(t_first + MIN_ONSET, hr_stop, n_hr.round_ties_even() as usize);
     let tmax = hr_times.len();
     let searchsorted = |x: f64| hr_times.partition_point(|&h| h < x);
 
@@ -212,11 +178,7 @@ pub fn regressor_operator(
 ///
 /// `amplitudes` is (n_events x n_features), e.g. one layer's word features for the run. The
 /// result is (n_scans - trims) x n_features in f32; a constant column becomes 0.
-pub fn design_run(
-    operator: MatRef<'_, f64>,
-    amplitudes: MatRef<'_, f32>,
-    trim: Trim,
-) -> Result<Mat<f32>> {
+pub fn design_run(operator: MatRef<'_, f64>, amplitudes: MatRef<'_, f32>, trim: Trim) -> Result<Mat<f32>> {
     if operator.ncols() != amplitudes.nrows() {
         return Err(crate::error::shape_err(
             "design matrix",
@@ -226,18 +188,9 @@ pub fn design_run(
     }
     let kept = trim.kept(operator.nrows())?;
     let op = operator.subrows(trim.start, kept);
-    let amp = Mat::<f64>::from_fn(amplitudes.nrows(), amplitudes.ncols(), |i, j| {
-        amplitudes[(i, j)] as f64
-    });
+    let amp = Mat::<f64>::from_fn(amplitudes.nrows(), amplitudes.ncols(), |i, j| amplitudes[(i, j)] as f64);
     let mut reg = Mat::<f64>::zeros(kept, amp.ncols());
-    faer::linalg::matmul::matmul(
-        reg.as_mut(),
-        faer::Accum::Replace,
-        op,
-        amp.as_ref(),
-        1.0,
-        faer::Par::rayon(0),
-    );
+    faer::linalg::matmul::matmul(reg.as_mut(), faer::Accum::Replace, op, amp.as_ref(), 1.0, faer::Par::rayon(0));
     crate::stats::zscore_columns_f64(reg.as_mut());
     Ok(Mat::from_fn(kept, reg.ncols(), |i, j| reg[(i, j)] as f32))
 }
@@ -269,15 +222,9 @@ mod tests {
     #[test]
     fn bad_events_are_errors() {
         let p = RegressorParams::new(2.0, 30, Hrf::Glover);
-        assert!(matches!(
-            regressor_operator(&[1.0], &[-0.5], &p),
-            Err(CoreError::InvalidEvent { index: 0, .. })
-        ));
+        assert!(matches!(regressor_operator(&[1.0], &[-0.5], &p), Err(CoreError::InvalidEvent { index: 0, .. })));
         assert!(regressor_operator(&[1.0], &[], &p).is_err());
-        assert!(
-            regressor_operator(&[1.0], &[1.0], &RegressorParams::new(0.0, 30, Hrf::Glover))
-                .is_err()
-        );
+        assert!(regressor_operator(&[1.0], &[1.0], &RegressorParams::new(0.0, 30, Hrf::Glover)).is_err());
         assert!(Trim { start: 10, end: 10 }.kept(21).is_err());
     }
 }

@@ -75,9 +75,5 @@ pub enum CoreError {
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
 pub(crate) fn shape_err(what: &str, expected: impl ToString, got: impl ToString) -> CoreError {
-    CoreError::ShapeMismatch {
-        what: what.to_string(),
-        expected: expected.to_string(),
-        got: got.to_string(),
-    }
+    CoreError::ShapeMismatch { what: what.to_string(), expected: expected.to_string(), got: got.to_string() }
 }

@@ -109,10 +109,7 @@ mod tests {
         let h = Hrf::Glover.kernel(2.0, 50);
         assert_eq!(h.len(), 800);
         assert!((h.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert_eq!(
-            h[0], 0.0,
-            "shifted one sample late: the first sample is zero"
-        );
+        assert_eq!(h[0], 0.0, "shifted one sample late: the first sample is zero");
         let peak = h
             .iter()
             .enumerate()
@@ -128,10 +125,7 @@ mod tests {
         let b = Hrf::GloverNilearn011.kernel(2.0, 50);
         let min = |h: &[f64]| h.iter().cloned().fold(f64::INFINITY, f64::min);
         assert!(min(&b) < min(&a));
-        assert_eq!(
-            Hrf::from_name("glover-nilearn-0.11"),
-            Some(Hrf::GloverNilearn011)
-        );
+        assert_eq!(Hrf::from_name("glover-nilearn-0.11"), Some(Hrf::GloverNilearn011));
         assert_eq!(Hrf::from_name("spm"), None);
     }
 

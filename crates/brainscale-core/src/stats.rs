@@ -56,11 +56,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
     let scale = values.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let std = var.sqrt();
-    if std <= scale * 1e-12 {
-        (mean, 0.0)
-    } else {
-        (mean, std)
-    }
+    if std <= scale * 1e-12 { (mean, 0.0) } else { (mean, std) }
 }
 
 /// Pearson correlation of two equally long series; 0 when either has zero variance.
@@ -78,11 +74,7 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
         sxx += dx * dx;
         syy += dy * dy;
     }
-    if sxx <= 0.0 || syy <= 0.0 {
-        0.0
-    } else {
-        sxy / (sxx * syy).sqrt()
-    }
+    if sxx <= 0.0 || syy <= 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
 }
 
 /// True when every value is finite.
@@ -104,11 +96,7 @@ pub fn column_pearson(pred: MatRef<'_, f32>, target: MatRef<'_, f32>) -> Vec<f64
 /// `numpy.percentile(values, q)` with its default linear interpolation (q in 0..=100); NaNs are
 /// ignored. None when no finite value is left.
 pub fn percentile(values: &[f32], q: f64) -> Option<f64> {
-    let mut v: Vec<f64> = values
-        .iter()
-        .map(|&x| x as f64)
-        .filter(|x| !x.is_nan())
-        .collect();
+    let mut v: Vec<f64> = values.iter().map(|&x| x as f64).filter(|x| !x.is_nan()).collect();
     if v.is_empty() {
         return None;
     }

@@ -14,19 +14,9 @@ use brainscale_data::synth::{SynthParams, write_dataset};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let out = PathBuf::from(args.next().ok_or("usage: synth OUT_DIR [SEED]")?);
-    let seed = args
-        .next()
-        .map(|s| s.parse::<u64>())
-        .transpose()?
-        .unwrap_or(0);
+    let seed = args.next().map(|s| s.parse::<u64>()).transpose()?.unwrap_or(0);
     let start = Instant::now();
-    let summary = write_dataset(
-        &out,
-        &SynthParams {
-            seed,
-            ..SynthParams::default()
-        },
-    )?;
+    let summary = write_dataset(&out, &SynthParams { seed, ..SynthParams::default() })?;
     println!(
         "wrote {} in {:.2} s: {} voxels ({} planted), words per run {:?}",
         out.display(),

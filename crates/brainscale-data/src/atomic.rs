@@ -32,10 +32,7 @@ fn temp_path(path: &Path) -> Result<PathBuf, DataError> {
     let name = path.file_name().ok_or_else(|| DataError::Io {
         action: "cannot write",
         path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the path has no file name",
-        ),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path has no file name"),
     })?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = format!(".{}.tmp-{}-{n}", name.to_string_lossy(), std::process::id());
@@ -69,9 +66,7 @@ where
         let file = File::create(tmp).map_err(|e| DataError::write(path, e))?;
         let mut w = BufWriter::with_capacity(1 << 16, file);
         let value = write(&mut w)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| DataError::write(path, e.into_error()))?;
+        let file = w.into_inner().map_err(|e| DataError::write(path, e.into_error()))?;
         file.sync_all().map_err(|e| DataError::write(path, e))?;
         Ok(value)
     })
@@ -88,10 +83,7 @@ where
     F: FnOnce(&Path) -> Result<T, E>,
 {
     let tmp = temp_path(path)?;
-    let mut guard = TempGuard {
-        path: tmp,
-        committed: false,
-    };
+    let mut guard = TempGuard { path: tmp, committed: false };
     let value = write(&guard.path)?;
     std::fs::rename(&guard.path, path).map_err(|e| DataError::write(path, e))?;
     guard.committed = true;
@@ -100,9 +92,7 @@ where
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    write_atomic(path, |w| {
-        w.write_all(bytes).map_err(|e| DataError::write(path, e))
-    })
+    write_atomic(path, |w| w.write_all(bytes).map_err(|e| DataError::write(path, e)))
 }
 
 #[cfg(test)]
@@ -110,10 +100,8 @@ mod tests {
     use super::*;
 
     fn entries(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     }
@@ -135,9 +123,7 @@ mod tests {
         std::fs::write(&path, "old").unwrap();
         let r: Result<(), DataError> = write_atomic(&path, |w| {
             w.write_all(b"half").unwrap();
-            Err(DataError::SynthParams {
-                reason: "stop".into(),
-            })
+            Err(DataError::SynthParams { reason: "stop".into() })
         });
         assert!(r.is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");

@@ -223,9 +223,7 @@ pub enum DataError {
     },
 
     /// A run index outside the dataset.
-    #[error(
-        "run index {index} is out of range: the dataset has {n_runs} runs (indices 0..{n_runs})"
-    )]
+    #[error("run index {index} is out of range: the dataset has {n_runs} runs (indices 0..{n_runs})")]
     RunIndex {
         /// The index asked for (0-based).
         index: usize,
@@ -290,78 +288,43 @@ fn line_suffix(line: Option<usize>) -> String {
 }
 
 fn hint_suffix(hint: &str) -> String {
-    if hint.is_empty() {
-        String::new()
-    } else {
-        format!("; {hint}")
-    }
+    if hint.is_empty() { String::new() } else { format!("; {hint}") }
 }
 
 impl DataError {
     /// An I/O error while reading `path`.
     pub(crate) fn read(path: &Path, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::NotFound {
-            return DataError::MissingFile {
-                path: path.to_path_buf(),
-                what: "file".into(),
-                hint: String::new(),
-            };
+            return DataError::MissingFile { path: path.to_path_buf(), what: "file".into(), hint: String::new() };
         }
-        DataError::Io {
-            action: "cannot read",
-            path: path.to_path_buf(),
-            source,
-        }
+        DataError::Io { action: "cannot read", path: path.to_path_buf(), source }
     }
 
     /// An I/O error while writing `path`.
     pub(crate) fn write(path: &Path, source: std::io::Error) -> Self {
-        DataError::Io {
-            action: "cannot write",
-            path: path.to_path_buf(),
-            source,
-        }
+        DataError::Io { action: "cannot write", path: path.to_path_buf(), source }
     }
 
     /// A missing required file.
     pub(crate) fn missing(path: &Path, what: impl Into<String>, hint: impl Into<String>) -> Self {
-        DataError::MissingFile {
-            path: path.to_path_buf(),
-            what: what.into(),
-            hint: hint.into(),
-        }
+        DataError::MissingFile { path: path.to_path_buf(), what: what.into(), hint: hint.into() }
     }
 
     /// A NIfTI format problem.
     pub(crate) fn nifti(path: &Path, reason: impl Into<String>) -> Self {
-        DataError::Nifti {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
+        DataError::Nifti { path: path.to_path_buf(), reason: reason.into() }
     }
 
     /// A shape mismatch.
-    pub(crate) fn shape(
-        what: impl Into<String>,
-        expected: impl fmt::Display,
-        found: impl fmt::Display,
-    ) -> Self {
-        DataError::Shape {
-            what: what.into(),
-            expected: expected.to_string(),
-            found: found.to_string(),
-        }
+    pub(crate) fn shape(what: impl Into<String>, expected: impl fmt::Display, found: impl fmt::Display) -> Self {
+        DataError::Shape { what: what.into(), expected: expected.to_string(), found: found.to_string() }
     }
 }
 
 /// 1-based line number of a byte offset in `text`.
 pub(crate) fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]

@@ -96,17 +96,9 @@ impl Mask {
 
     /// A mask from a predicate on (i, j, k); the header gets the affine as sform and qform
     /// (code 4, MNI152).
-    pub fn from_fn(
-        dims: [usize; 3],
-        affine: Affine,
-        inside: impl Fn([usize; 3]) -> bool,
-    ) -> Result<Mask> {
+    pub fn from_fn(dims: [usize; 3], affine: Affine, inside: impl Fn([usize; 3]) -> bool) -> Result<Mask> {
         if dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) {
-            return Err(DataError::shape(
-                "mask dimensions",
-                "three sizes in 1..=32767",
-                format!("{dims:?}"),
-            ));
+            return Err(DataError::shape("mask dimensions", "three sizes in 1..=32767", format!("{dims:?}")));
         }
         let grid = Grid { dims, affine };
         let header = nifti_io::header_for_grid(&grid, 4);
@@ -118,15 +110,9 @@ impl Mask {
     pub fn from_parts(dims: [usize; 3], affine: Affine, inside: &[bool]) -> Result<Mask> {
         let n: usize = dims.iter().product();
         if inside.len() != n {
-            return Err(DataError::shape(
-                "mask flags",
-                format!("{n} values ({dims:?})"),
-                inside.len(),
-            ));
+            return Err(DataError::shape("mask flags", format!("{n} values ({dims:?})"), inside.len()));
         }
-        Self::from_fn(dims, affine, |[i, j, k]| {
-            inside[(i * dims[1] + j) * dims[2] + k]
-        })
+        Self::from_fn(dims, affine, |[i, j, k]| inside[(i * dims[1] + j) * dims[2] + k])
     }
 
     fn build(grid: Grid, header: NiftiHeader, inside: impl Fn([usize; 3]) -> bool) -> Mask {
@@ -202,9 +188,7 @@ impl Mask {
         if i >= nx || j >= ny || k >= nz {
             return None;
         }
-        self.lookup[i + nx * (j + ny * k)]
-            .checked_sub(1)
-            .map(|v| v as usize)
+        self.lookup[i + nx * (j + ny * k)].checked_sub(1).map(|v| v as usize)
     }
 
     /// Hemisphere of each voxel under `rule`.
@@ -217,9 +201,7 @@ impl Mask {
                 } else {
                     (Hemisphere::Right, Hemisphere::Left)
                 };
-                (0..self.n_voxels())
-                    .map(|v| if v < half { first } else { second })
-                    .collect()
+                (0..self.n_voxels()).map(|v| if v < half { first } else { second }).collect()
             }
             HemisphereRule::World => self
                 .xyz
@@ -241,10 +223,7 @@ impl Mask {
     /// voxel is in the mask. On a symmetric mask every entry is `Some`.
     pub fn mirror_index(&self) -> Vec<Option<usize>> {
         let nx = self.grid.dims[0];
-        self.ijk
-            .iter()
-            .map(|&[i, j, k]| self.index_of([nx - 1 - i, j, k]))
-            .collect()
+        self.ijk.iter().map(|&[i, j, k]| self.index_of([nx - 1 - i, j, k])).collect()
     }
 
     /// The masked values of an image on this grid: (n_volumes x n_voxels), one row per scan.
@@ -259,9 +238,7 @@ impl Mask {
                 format!("{} values", image.data.len()),
             ));
         }
-        Ok(Mat::from_fn(n_volumes, self.n_voxels(), |t, v| {
-            image.data[t * n_cells + self.offsets[v]]
-        }))
+        Ok(Mat::from_fn(n_volumes, self.n_voxels(), |t, v| image.data[t * n_cells + self.offsets[v]]))
     }
 
     /// Reads an image on this grid and masks it, one volume at a time: (n_volumes x n_voxels).
@@ -275,12 +252,7 @@ impl Mask {
             for (v, &offset) in self.offsets.iter().enumerate() {
                 let value = volume[offset];
                 if !value.is_finite() {
-                    return Err(DataError::NonFinite {
-                        path: path.to_path_buf(),
-                        scan: t,
-                        voxel: self.ijk[v],
-                        value,
-                    });
+                    return Err(DataError::NonFinite { path: path.to_path_buf(), scan: t, voxel: self.ijk[v], value });
                 }
                 out[(t, v)] = value;
             }
@@ -322,30 +294,17 @@ impl Mask {
     pub fn write_map(&self, path: &Path, values: &[f32]) -> Result<()> {
         self.check_len(values)?;
         let dims = self.grid.dims;
-        nifti_io::write_f32(
-            path,
-            &self.header,
-            &dims,
-            None,
-            Compression::default(),
-            |_, volume| {
-                for (&offset, &v) in self.offsets.iter().zip(values) {
-                    volume[offset] = v;
-                }
-                Ok(())
-            },
-        )
+        nifti_io::write_f32(path, &self.header, &dims, None, Compression::default(), |_, volume| {
+            for (&offset, &v) in self.offsets.iter().zip(values) {
+                volume[offset] = v;
+            }
+            Ok(())
+        })
     }
 
     /// Writes a 4D float32 series (rows of `data` = scans, columns = voxels), 0 outside the
     /// mask, atomically, with the mask's affine and `tr` seconds as the time step.
-    pub fn write_series(
-        &self,
-        path: &Path,
-        data: MatRef<'_, f32>,
-        tr: f64,
-        level: Compression,
-    ) -> Result<()> {
+    pub fn write_series(&self, path: &Path, data: MatRef<'_, f32>, tr: f64, level: Compression) -> Result<()> {
         if data.ncols() != self.n_voxels() || data.nrows() == 0 {
             return Err(DataError::shape(
                 "series to write",
@@ -354,19 +313,12 @@ impl Mask {
             ));
         }
         let [nx, ny, nz] = self.grid.dims;
-        nifti_io::write_f32(
-            path,
-            &self.header,
-            &[nx, ny, nz, data.nrows()],
-            Some(tr),
-            level,
-            |t, volume| {
-                for (v, &offset) in self.offsets.iter().enumerate() {
-                    volume[offset] = data[(t, v)];
-                }
-                Ok(())
-            },
-        )
+        nifti_io::write_f32(path, &self.header, &[nx, ny, nz, data.nrows()], Some(tr), level, |t, volume| {
+            for (v, &offset) in self.offsets.iter().enumerate() {
+                volume[offset] = data[(t, v)];
+            }
+            Ok(())
+        })
     }
 }
 
@@ -374,19 +326,11 @@ impl Mask {
 mod tests {
     use super::*;
 
-    const AFFINE: Affine = [
-        [4.0, 0.0, 0.0, -8.0],
-        [0.0, 4.0, 0.0, -10.0],
-        [0.0, 0.0, 4.0, 2.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ];
+    const AFFINE: Affine = [[4.0, 0.0, 0.0, -8.0], [0.0, 4.0, 0.0, -10.0], [0.0, 0.0, 4.0, 2.0], [0.0, 0.0, 0.0, 1.0]];
 
     /// 5 x 3 x 2 grid, asymmetric: flags chosen so C order and Fortran order differ.
     fn small() -> Mask {
-        Mask::from_fn([5, 3, 2], AFFINE, |[i, j, k]| {
-            (i + 2 * j + 3 * k) % 3 != 0 || i == 4
-        })
-        .unwrap()
+        Mask::from_fn([5, 3, 2], AFFINE, |[i, j, k]| (i + 2 * j + 3 * k) % 3 != 0 || i == 4).unwrap()
     }
 
     #[test]
@@ -444,9 +388,7 @@ mod tests {
         use Hemisphere::*;
         assert_eq!(
             m.hemispheres(HemisphereRule::World),
-            vec![
-                Left, Left, Left, Left, Midline, Midline, Right, Right, Right
-            ]
+            vec![Left, Left, Left, Left, Midline, Midline, Right, Right, Right]
         );
         assert_eq!(
             m.hemispheres(HemisphereRule::Paper),
@@ -476,24 +418,16 @@ mod tests {
         let m = small();
         let data = Mat::<f32>::from_fn(3, m.n_voxels(), |t, v| (t * 100 + v) as f32);
         let path = dir.path().join("bold.nii.gz");
-        m.write_series(&path, data.as_ref(), 2.0, Compression::fast())
-            .unwrap();
+        m.write_series(&path, data.as_ref(), 2.0, Compression::fast()).unwrap();
         let img = nifti_io::read_image(&path).unwrap();
         assert_eq!(m.mask_volume(&img).unwrap(), data);
         assert_eq!(m.mask_file(&path).unwrap(), data);
         let mut bad = data.clone();
         bad[(2, 5)] = f32::NAN;
-        m.write_series(&path, bad.as_ref(), 2.0, Compression::fast())
-            .unwrap();
+        m.write_series(&path, bad.as_ref(), 2.0, Compression::fast()).unwrap();
         let err = m.mask_file(&path).unwrap_err();
-        assert!(
-            matches!(err, DataError::NonFinite { scan: 2, voxel, .. } if voxel == m.ijk()[5]),
-            "{err}"
-        );
+        assert!(matches!(err, DataError::NonFinite { scan: 2, voxel, .. } if voxel == m.ijk()[5]), "{err}");
         let other = Mask::from_fn([5, 3, 3], AFFINE, |_| true).unwrap();
-        assert!(matches!(
-            other.mask_file(&path),
-            Err(DataError::GridMismatch { .. })
-        ));
+        assert!(matches!(other.mask_file(&path), Err(DataError::GridMismatch { .. })));
     }
 }

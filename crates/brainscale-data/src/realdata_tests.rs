@@ -12,10 +12,7 @@ fn lpp_dir() -> Option<PathBuf> {
     if dir.join("mask.nii.gz").exists() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: ../shared/data/lpp-en not found ({} has no mask.nii.gz)",
-            dir.display()
-        );
+        eprintln!("skipping: ../shared/data/lpp-en not found ({} has no mask.nii.gz)", dir.display());
         None
     }
 }
@@ -46,68 +43,31 @@ fn real_lpp_mask_reliability_and_rois() {
     let count = |h: &[Hemisphere], side: Hemisphere| h.iter().filter(|&&x| x == side).count();
     let world = mask.hemispheres(HemisphereRule::World);
     assert_eq!(
-        (
-            count(&world, Hemisphere::Left),
-            count(&world, Hemisphere::Midline),
-            count(&world, Hemisphere::Right)
-        ),
+        (count(&world, Hemisphere::Left), count(&world, Hemisphere::Midline), count(&world, Hemisphere::Right)),
         (12_425, 1_020, 12_425)
     );
-    assert!(
-        mask.mirror_index().iter().all(Option::is_some),
-        "the LPP mask is symmetric"
-    );
+    assert!(mask.mirror_index().iter().all(Option::is_some), "the LPP mask is symmetric");
 
     let reliability = mask.load_map(&dir.join("reliability.nii.gz")).unwrap();
     let threshold = percentile_linear(&reliability, 75.0);
-    assert!(
-        (threshold - 0.48730).abs() < 5e-6,
-        "75th percentile {threshold}"
-    );
+    assert!((threshold - 0.48730).abs() < 5e-6, "75th percentile {threshold}");
     let paper = mask.hemispheres(HemisphereRule::Paper);
-    let reliable: Vec<usize> = (0..mask.n_voxels())
-        .filter(|&v| reliability[v] as f64 > threshold)
-        .collect();
+    let reliable: Vec<usize> = (0..mask.n_voxels()).filter(|&v| reliability[v] as f64 > threshold).collect();
     assert_eq!(reliable.len(), 6_468);
-    let first = reliable
-        .iter()
-        .filter(|&&v| v < mask.n_voxels() / 2)
-        .count();
+    let first = reliable.iter().filter(|&&v| v < mask.n_voxels() / 2).count();
     assert_eq!((first, reliable.len() - first), (3_297, 3_171));
-    assert!(
-        reliable
-            .iter()
-            .take(first)
-            .all(|&v| paper[v] == Hemisphere::Left)
-    );
+    assert!(reliable.iter().take(first).all(|&v| paper[v] == Hemisphere::Left));
 
     // The ROI files, and the synthetic generator's 10 mm spheres give the same voxels.
     let ours = crate::synth::brain::roi_maps(&mask);
-    for (name, n) in [
-        ("TP", 59),
-        ("aSTS", 56),
-        ("pSTS", 69),
-        ("AG_TPJ", 56),
-        ("BA44", 56),
-        ("BA45", 53),
-        ("BA47", 81),
-    ] {
-        let roi = mask
-            .load_map(&dir.join(format!("rois/{name}.nii.gz")))
-            .unwrap();
+    for (name, n) in [("TP", 59), ("aSTS", 56), ("pSTS", 69), ("AG_TPJ", 56), ("BA44", 56), ("BA45", 53), ("BA47", 81)]
+    {
+        let roi = mask.load_map(&dir.join(format!("rois/{name}.nii.gz"))).unwrap();
         let voxels: Vec<usize> = (0..roi.len()).filter(|&v| roi[v] != 0.0).collect();
         assert_eq!(voxels.len(), n, "ROI {name}");
-        assert!(
-            voxels.iter().all(|&v| mask.xyz()[v][0] < 0.0),
-            "ROI {name} is left"
-        );
+        assert!(voxels.iter().all(|&v| mask.xyz()[v][0] < 0.0), "ROI {name} is left");
         let (_, synthetic) = ours.iter().find(|(o, _)| *o == name).unwrap();
-        let synthetic: Vec<usize> = (0..synthetic.len())
-            .filter(|&v| synthetic[v] != 0.0)
-            .collect();
-        assert_eq!(
-            synthetic, voxels,
-            "ROI {name}: 10 mm sphere around the paper's coordinate"
-        );
+        let synthetic: Vec<usize> = (0..synthetic.len()).filter(|&v| synthetic[v] != 0.0).collect();
+        assert_eq!(synthetic, voxels, "ROI {name}: 10 mm sphere around the paper's coordinate");
     }
 }

@@ -47,11 +47,7 @@ impl Words {
 
     /// Durations `offset - onset` (the event durations of the regressors).
     pub fn durations(&self) -> Vec<f64> {
-        self.onset
-            .iter()
-            .zip(&self.offset)
-            .map(|(a, b)| b - a)
-            .collect()
+        self.onset.iter().zip(&self.offset).map(|(a, b)| b - a).collect()
     }
 
     /// The words joined by single spaces (the run text when no `text/run-XX.txt` exists).
@@ -71,22 +67,12 @@ impl Words {
     /// a finite onset >= 0, a finite offset >= onset, and, when `run_end` (seconds) is given,
     /// an onset before the end of the run (`run_end = (n_scans, tr)`).
     pub fn parse_tsv(path: &Path, text: &str, run_end: Option<(usize, f64)>) -> Result<Words> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .map(|(n, l)| (n + 1, l.strip_suffix('\r').unwrap_or(l)));
-        let bad = |line: usize, reason: String| DataError::WordFile {
-            path: path.to_path_buf(),
-            line,
-            reason,
-        };
+        let mut lines = text.lines().enumerate().map(|(n, l)| (n + 1, l.strip_suffix('\r').unwrap_or(l)));
+        let bad = |line: usize, reason: String| DataError::WordFile { path: path.to_path_buf(), line, reason };
         let header = lines.next().map(|(_, l)| l).unwrap_or("");
         let columns: Vec<&str> = header.split('\t').map(str::trim).collect();
         if columns.len() < 3 || columns[..3] != ["word", "onset", "offset"] {
-            return Err(bad(
-                1,
-                format!("expected the header `word<TAB>onset<TAB>offset`, found {header:?}"),
-            ));
+            return Err(bad(1, format!("expected the header `word<TAB>onset<TAB>offset`, found {header:?}")));
         }
         let mut words = Words::default();
         for (line, content) in lines {
@@ -115,13 +101,7 @@ impl Words {
     /// Checks the timing of every word against a run of `n_scans` scans of `tr` seconds.
     /// Line numbers in errors assume the layout [`Words::write_tsv`] writes (header on line 1).
     pub fn check_timing(&self, path: &Path, run_end: Option<(usize, f64)>) -> Result<()> {
-        for (n, ((w, &on), &off)) in self
-            .word
-            .iter()
-            .zip(&self.onset)
-            .zip(&self.offset)
-            .enumerate()
-        {
+        for (n, ((w, &on), &off)) in self.word.iter().zip(&self.onset).zip(&self.offset).enumerate() {
             check_word(path, n + 2, w, on, off, run_end)?;
         }
         Ok(())
@@ -137,11 +117,7 @@ impl Words {
                 format!("{} onsets, {} offsets", self.onset.len(), self.offset.len()),
             ));
         }
-        if let Some(bad) = self
-            .word
-            .iter()
-            .find(|w| w.contains(['\t', '\n', '\r']) || w.trim().is_empty())
-        {
+        if let Some(bad) = self.word.iter().find(|w| w.contains(['\t', '\n', '\r']) || w.trim().is_empty()) {
             return Err(DataError::shape(
                 "word to write",
                 "a non-empty word without tabs or newlines",
@@ -154,16 +130,14 @@ impl Words {
             for ((word, on), off) in self.word.iter().zip(&self.onset).zip(&self.offset) {
                 body.push_str(&format!("{word}\t{on}\t{off}\n"));
             }
-            w.write_all(body.as_bytes())
-                .map_err(|e| DataError::write(path, e))
+            w.write_all(body.as_bytes()).map_err(|e| DataError::write(path, e))
         })
     }
 }
 
 fn parse_seconds(field: &str) -> std::result::Result<f64, String> {
     let f = field.trim();
-    f.parse::<f64>()
-        .map_err(|_| format!("{f:?} is not a number (seconds)"))
+    f.parse::<f64>().map_err(|_| format!("{f:?} is not a number (seconds)"))
 }
 
 fn check_word(
@@ -174,28 +148,16 @@ fn check_word(
     offset: f64,
     run_end: Option<(usize, f64)>,
 ) -> Result<()> {
-    let timing = |reason: String| DataError::WordTiming {
-        path: path.to_path_buf(),
-        line,
-        word: word.to_string(),
-        reason,
-    };
+    let timing =
+        |reason: String| DataError::WordTiming { path: path.to_path_buf(), line, word: word.to_string(), reason };
     if word.is_empty() {
-        return Err(DataError::WordFile {
-            path: path.to_path_buf(),
-            line,
-            reason: "empty word".into(),
-        });
+        return Err(DataError::WordFile { path: path.to_path_buf(), line, reason: "empty word".into() });
     }
     if !onset.is_finite() || onset < 0.0 {
-        return Err(timing(format!(
-            "onset {onset} s: expected a finite number >= 0"
-        )));
+        return Err(timing(format!("onset {onset} s: expected a finite number >= 0")));
     }
     if !offset.is_finite() || offset < onset {
-        return Err(timing(format!(
-            "offset {offset} s: expected a finite number >= the onset ({onset} s)"
-        )));
+        return Err(timing(format!("offset {offset} s: expected a finite number >= the onset ({onset} s)")));
     }
     match run_end {
         Some((n_scans, tr)) if onset >= n_scans as f64 * tr => Err(DataError::WordOutsideRun {
@@ -223,32 +185,17 @@ pub fn read_lpp_word_csv(path: &Path, drop_rows: &[usize]) -> Result<Vec<Words>>
 
 /// Parses the text of an LPP word CSV; `path` is only used in error messages.
 pub fn parse_lpp_word_csv(path: &Path, text: &str, drop_rows: &[usize]) -> Result<Vec<Words>> {
-    let bad = |line: usize, reason: String| DataError::WordFile {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut records = CsvRecords {
-        text: text.strip_prefix('\u{feff}').unwrap_or(text),
-        pos: 0,
-        line: 1,
-    };
+    let bad = |line: usize, reason: String| DataError::WordFile { path: path.to_path_buf(), line, reason };
+    let mut records = CsvRecords { text: text.strip_prefix('\u{feff}').unwrap_or(text), pos: 0, line: 1 };
     let (_, header) = records
         .next()
         .ok_or_else(|| bad(1, "empty file: expected a header line".into()))?
         .map_err(|(l, r)| bad(l, r))?;
-    let find = |name: &str| {
-        header
-            .iter()
-            .position(|c| c.trim().eq_ignore_ascii_case(name))
-    };
+    let find = |name: &str| header.iter().position(|c| c.trim().eq_ignore_ascii_case(name));
     let (Some(c_word), Some(c_on), Some(c_off), Some(c_sec)) =
         (find("word"), find("onset"), find("offset"), find("section"))
     else {
-        return Err(bad(
-            1,
-            format!("expected columns `word`, `onset`, `offset` and `section`, found {header:?}"),
-        ));
+        return Err(bad(1, format!("expected columns `word`, `onset`, `offset` and `section`, found {header:?}")));
     };
     let needed = c_word.max(c_on).max(c_off).max(c_sec) + 1;
     let mut runs: Vec<Words> = Vec::new();
@@ -263,14 +210,7 @@ pub fn parse_lpp_word_csv(path: &Path, text: &str, drop_rows: &[usize]) -> Resul
             continue;
         }
         if fields.len() < needed {
-            return Err(bad(
-                line,
-                format!(
-                    "expected {} comma-separated fields, found {}",
-                    header.len(),
-                    fields.len()
-                ),
-            ));
+            return Err(bad(line, format!("expected {} comma-separated fields, found {}", header.len(), fields.len())));
         }
         let word = fields[c_word].trim();
         let onset = parse_seconds(&fields[c_on]).map_err(|r| bad(line, format!("onset {r}")))?;
@@ -280,12 +220,8 @@ pub fn parse_lpp_word_csv(path: &Path, text: &str, drop_rows: &[usize]) -> Resul
             .parse::<f64>()
             .ok()
             .filter(|s| s.fract() == 0.0 && *s >= 1.0 && *s <= 1000.0)
-            .ok_or_else(|| {
-                bad(
-                    line,
-                    format!("section {section:?}: expected a run number 1, 2, ..."),
-                )
-            })? as usize;
+            .ok_or_else(|| bad(line, format!("section {section:?}: expected a run number 1, 2, ...")))?
+            as usize;
         check_word(path, line, word, onset, offset, None)?;
         if runs.len() < section {
             runs.resize_with(section, Words::default);
@@ -412,10 +348,7 @@ mod tests {
         let e = err("word\tonset\toffset\nonce\t0.7\t0.6\n");
         assert!(matches!(e, DataError::WordTiming { line: 2, .. }), "{e}");
         let e = err("word\tonset\toffset\nonce\t0.5\t0.6\n\nlate\t20.0\t20.3\n");
-        assert!(
-            matches!(e, DataError::WordOutsideRun { line: 4, ref word, .. } if word == "late"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::WordOutsideRun { line: 4, ref word, .. } if word == "late"), "{e}");
         assert!(e.to_string().contains("20 s"), "{e}");
     }
 
@@ -452,28 +385,15 @@ mod tests {
         let header = "word,onset,offset,section\n";
         let e = parse_lpp_word_csv(Path::new("lpp.csv"), "word,onset,section\n", &[]).unwrap_err();
         assert!(matches!(e, DataError::WordFile { line: 1, .. }), "{e}");
-        let e = parse_lpp_word_csv(
-            Path::new("lpp.csv"),
-            &format!("{header}a,1,2,1\nb,x,2,1\n"),
-            &[],
-        )
-        .unwrap_err();
+        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}a,1,2,1\nb,x,2,1\n"), &[]).unwrap_err();
         assert!(matches!(e, DataError::WordFile { line: 3, .. }), "{e}");
-        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}a,1,2,one\n"), &[])
-            .unwrap_err();
+        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}a,1,2,one\n"), &[]).unwrap_err();
         assert!(matches!(e, DataError::WordFile { line: 2, .. }), "{e}");
-        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}\"a,1,2,1\n"), &[])
-            .unwrap_err();
+        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}\"a,1,2,1\n"), &[]).unwrap_err();
         assert!(e.to_string().contains("unterminated"), "{e}");
-        let e = parse_lpp_word_csv(
-            Path::new("lpp.csv"),
-            &format!("{header}a,1,2,1\nb,3,4,3\n"),
-            &[],
-        )
-        .unwrap_err();
+        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}a,1,2,1\nb,3,4,3\n"), &[]).unwrap_err();
         assert!(matches!(e, DataError::RunNumbering { .. }), "{e}");
-        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}a,3,2,1\n"), &[])
-            .unwrap_err();
+        let e = parse_lpp_word_csv(Path::new("lpp.csv"), &format!("{header}a,3,2,1\n"), &[]).unwrap_err();
         assert!(matches!(e, DataError::WordTiming { line: 2, .. }), "{e}");
     }
 }

@@ -15,11 +15,7 @@ use brainscale::progress::Progress;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "brainscale",
-    version,
-    about = "Language models vs fMRI: encoding models, scaling and lateralization"
-)]
+#[command(name = "brainscale", version, about = "Language models vs fMRI: encoding models, scaling and lateralization")]
 struct Cli {
     /// No progress bars.
     #[arg(long, global = true)]
@@ -141,63 +137,29 @@ fn init_logging() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let progress = if cli.quiet {
-        Progress::Quiet
-    } else {
-        Progress::Bars
-    };
+    let progress = if cli.quiet { Progress::Quiet } else { Progress::Bars };
     match cli.command {
-        Command::Synth {
-            out,
-            seed,
-            runs,
-            scans,
-            grid,
-            mask,
-        } => {
+        Command::Synth { out, seed, runs, scans, grid, mask } => {
             let grid = match (mask, grid.as_str()) {
                 (Some(m), _) => synth::SynthGrid::Mask(m),
                 (None, "lpp") => synth::SynthGrid::Lpp,
                 (None, "small") => synth::SynthGrid::Small,
                 (None, other) => bail!("--grid {other:?}: expected `lpp` or `small`"),
             };
-            let params = synth::SynthParams {
-                seed,
-                n_runs: runs,
-                n_scans: scans,
-                grid,
-                ..Default::default()
-            };
+            let params = synth::SynthParams { seed, n_runs: runs, n_scans: scans, grid, ..Default::default() };
             let summary = synth::write_dataset(&out, &params)?;
             println!("{summary}");
             println!("wrote {}", out.display());
         }
-        Command::Design {
-            features,
-            dataset,
-            layer,
-            out,
-            hrf,
-        } => {
+        Command::Design { features, dataset, layer, out, hrf } => {
             let ds = open_dataset(&dataset)?;
             let features = Features::open(&features)?;
             write_design(&ds, &features, layer, parse_hrf(&hrf)?, &out)?;
             println!("wrote {}", out.display());
         }
-        Command::Fit {
-            features,
-            dataset,
-            out,
-            cv,
-            alphas,
-            hrf,
-            device,
-            layers,
-            voxel_batch,
-        } => {
+        Command::Fit { features, dataset, out, cv, alphas, hrf, device, layers, voxel_batch } => {
             let params = FitParams {
-                cv: CvMode::from_name(&cv)
-                    .with_context(|| format!("--cv {cv:?}: expected `paper` or `voxelwise`"))?,
+                cv: CvMode::from_name(&cv).with_context(|| format!("--cv {cv:?}: expected `paper` or `voxelwise`"))?,
                 alphas: parse_alphas(&alphas)?,
                 hrf: parse_hrf(&hrf)?,
                 voxel_batch,
@@ -208,17 +170,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let ds = open_dataset(&dataset)?;
             let features = Features::open(&features)?;
             let result = fit_features(&ds, &features, &params, Some(&out), progress)?;
-            let summary = brainscale::tables::summary_frame(&result)?;
-            println!("{summary}");
-            if let Some(best) = result.best_layer() {
-                let mean =
-                    best.r.iter().map(|&v| v as f64).sum::<f64>() / best.r.len().max(1) as f64;
-                println!(
-                    "best layer: {} (mean r {mean:.4}); results in {}",
-                    best.layer,
-                    out.display()
-                );
-            }
+            print!("{}", brainscale::tables::summary_text(&result));
+            println!("results in {}", out.display());
         }
     }
     Ok(())
@@ -235,17 +188,12 @@ fn open_dataset(arg: &str) -> anyhow::Result<Dataset> {
 }
 
 fn parse_hrf(name: &str) -> anyhow::Result<Hrf> {
-    Hrf::from_name(name)
-        .with_context(|| format!("--hrf {name:?}: expected `glover` or `glover-nilearn-0.11`"))
+    Hrf::from_name(name).with_context(|| format!("--hrf {name:?}: expected `glover` or `glover-nilearn-0.11`"))
 }
 
 fn parse_alphas(spec: &str) -> anyhow::Result<Vec<f64>> {
     let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
-    let bad = || {
-        format!(
-            "--alphas {spec:?}: expected LO,HI,N (log10 exponents and a count >= 1), e.g. 2,7,16"
-        )
-    };
+    let bad = || format!("--alphas {spec:?}: expected LO,HI,N (log10 exponents and a count >= 1), e.g. 2,7,16");
     let [lo, hi, n] = parts[..] else { bail!(bad()) };
     let (lo, hi): (f64, f64) = (lo.parse().with_context(bad)?, hi.parse().with_context(bad)?);
     let n: usize = n.parse().with_context(bad)?;

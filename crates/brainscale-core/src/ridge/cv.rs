@@ -39,18 +39,13 @@ impl CvMode {
 
     /// Parses [`CvMode::name`].
     pub fn from_name(name: &str) -> Option<CvMode> {
-        [CvMode::Paper, CvMode::Voxelwise]
-            .into_iter()
-            .find(|m| m.name() == name)
+        [CvMode::Paper, CvMode::Voxelwise].into_iter().find(|m| m.name() == name)
     }
 }
 
 /// `numpy.logspace(lo, hi, n)`: `n` values from 10^lo to 10^hi, evenly spaced in log10.
 pub fn logspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    crate::hrf::linspace(lo, hi, n)
-        .into_iter()
-        .map(|e| 10f64.powf(e))
-        .collect()
+    crate::hrf::linspace(lo, hi, n).into_iter().map(|e| 10f64.powf(e)).collect()
 }
 
 /// Parameters of [`RidgeCv`].
@@ -68,12 +63,7 @@ pub struct RidgeCvParams {
 
 impl Default for RidgeCvParams {
     fn default() -> Self {
-        Self {
-            alphas: logspace(2.0, 7.0, 16),
-            mode: CvMode::Paper,
-            form: Form::Auto,
-            voxel_batch: 4096,
-        }
+        Self { alphas: logspace(2.0, 7.0, 16), mode: CvMode::Paper, form: Form::Auto, voxel_batch: 4096 }
     }
 }
 
@@ -90,17 +80,10 @@ impl<'a> RunData<'a> {
     /// one voxel count, finite values.
     pub fn new(x: Vec<MatRef<'a, f32>>, y: Vec<MatRef<'a, f32>>) -> Result<Self> {
         if x.len() != y.len() {
-            return Err(shape_err(
-                "runs",
-                format!("{} response runs (one per design run)", x.len()),
-                y.len(),
-            ));
+            return Err(shape_err("runs", format!("{} response runs (one per design run)", x.len()), y.len()));
         }
         if x.len() < 3 {
-            return Err(CoreError::TooFewRuns {
-                min: 3,
-                got: x.len(),
-            });
+            return Err(CoreError::TooFewRuns { min: 3, got: x.len() });
         }
         let (p, v) = (x[0].ncols(), y[0].ncols());
         for (r, (xr, yr)) in x.iter().zip(&y).enumerate() {
@@ -118,21 +101,13 @@ impl<'a> RunData<'a> {
                 return Err(shape_err(&format!("run {} voxels", r + 1), v, yr.ncols()));
             }
             if xr.nrows() < 2 {
-                return Err(shape_err(
-                    &format!("run {}", r + 1),
-                    "at least 2 samples",
-                    xr.nrows(),
-                ));
+                return Err(shape_err(&format!("run {}", r + 1), "at least 2 samples", xr.nrows()));
             }
             if !crate::stats::all_finite(*xr) {
-                return Err(CoreError::NonFinite {
-                    what: format!("the design of run {}", r + 1),
-                });
+                return Err(CoreError::NonFinite { what: format!("the design of run {}", r + 1) });
             }
             if !crate::stats::all_finite(*yr) {
-                return Err(CoreError::NonFinite {
-                    what: format!("the responses of run {}", r + 1),
-                });
+                return Err(CoreError::NonFinite { what: format!("the responses of run {}", r + 1) });
             }
         }
         Ok(Self { x, y })
@@ -212,19 +187,13 @@ impl RidgeCv {
     /// Validates the parameters.
     pub fn new(params: RidgeCvParams) -> Result<Self> {
         if params.alphas.is_empty() {
-            return Err(CoreError::InvalidAlphas {
-                reason: "the grid is empty".into(),
-            });
+            return Err(CoreError::InvalidAlphas { reason: "the grid is empty".into() });
         }
         if let Some(a) = params.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
-            return Err(CoreError::InvalidAlphas {
-                reason: format!("{a} is not a positive finite number"),
-            });
+            return Err(CoreError::InvalidAlphas { reason: format!("{a} is not a positive finite number") });
         }
         if params.voxel_batch == 0 {
-            return Err(CoreError::InvalidAlphas {
-                reason: "voxel_batch must be >= 1".into(),
-            });
+            return Err(CoreError::InvalidAlphas { reason: "voxel_batch must be >= 1".into() });
         }
         Ok(Self { params })
     }
@@ -303,11 +272,8 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
             offsets.push(acc);
             acc += s;
         }
-        let x64: Vec<Mat<f64>> = data
-            .x
-            .iter()
-            .map(|x| Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] as f64))
-            .collect();
+        let x64: Vec<Mat<f64>> =
+            data.x.iter().map(|x| Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] as f64)).collect();
         let (mut gram, mut kernel, mut x_dev) = (Vec::new(), None, Vec::new());
         match form {
             Form::Dual => {
@@ -320,24 +286,10 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
             }
             _ => {
                 gram = x64.iter().map(|x| mm_tn(x.as_ref(), x.as_ref())).collect();
-                x_dev = data
-                    .x
-                    .iter()
-                    .map(|x| backend.upload(*x))
-                    .collect::<Result<_>>()?;
+                x_dev = data.x.iter().map(|x| backend.upload(*x)).collect::<Result<_>>()?;
             }
         }
-        Ok(Self {
-            backend,
-            data,
-            params,
-            form,
-            offsets,
-            x64,
-            gram,
-            kernel,
-            x_dev,
-        })
+        Ok(Self { backend, data, params, form, offsets, x64, gram, kernel, x_dev })
     }
 
     fn n_runs(&self) -> usize {
@@ -352,14 +304,9 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         // Host, f64: the eigendecomposition and the query rows in the eigenbasis (W).
         let (spectrum, w, basis_t) = match self.form {
             Form::Dual => {
-                let k = self
-                    .kernel
-                    .as_ref()
-                    .ok_or_else(|| internal("dual kernel missing"))?;
-                let rows: Vec<usize> = train
-                    .iter()
-                    .flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows())
-                    .collect();
+                let k = self.kernel.as_ref().ok_or_else(|| internal("dual kernel missing"))?;
+                let rows: Vec<usize> =
+                    train.iter().flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows()).collect();
                 let k_tt = Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])]);
                 let s = Spectrum::of(k_tt.as_ref(), "kernel")?;
                 let k_qt = Mat::from_fn(nq, rows.len(), |i, j| k[(self.offsets[q] + i, rows[j])]);
@@ -402,54 +349,28 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
 
     fn batch(&self, start: usize, len: usize) -> Result<Batch<B>> {
         let be = self.backend;
-        let y: Vec<B::Matrix> = self
-            .data
-            .y
-            .iter()
-            .map(|y| be.upload(y.subcols(start, len)))
-            .collect::<Result<_>>()?;
+        let y: Vec<B::Matrix> = self.data.y.iter().map(|y| be.upload(y.subcols(start, len))).collect::<Result<_>>()?;
         match self.form {
             Form::Dual => {
                 let total: usize = self.data.y.iter().map(|y| y.nrows()).sum();
                 let mut all = Mat::<f32>::zeros(total, len);
                 for (r, yr) in self.data.y.iter().enumerate() {
-                    all.as_mut()
-                        .subrows_mut(self.offsets[r], yr.nrows())
-                        .copy_from(yr.subcols(start, len));
+                    all.as_mut().subrows_mut(self.offsets[r], yr.nrows()).copy_from(yr.subcols(start, len));
                 }
-                Ok(Batch {
-                    y,
-                    xty: Vec::new(),
-                    xty_sum: None,
-                    y_all: Some(be.upload(all.as_ref())?),
-                })
+                Ok(Batch { y, xty: Vec::new(), xty_sum: None, y_all: Some(be.upload(all.as_ref())?) })
             }
             _ => {
-                let xty: Vec<B::Matrix> = self
-                    .x_dev
-                    .iter()
-                    .zip(&y)
-                    .map(|(x, y)| be.matmul_tn(x, y))
-                    .collect::<Result<_>>()?;
+                let xty: Vec<B::Matrix> =
+                    self.x_dev.iter().zip(&y).map(|(x, y)| be.matmul_tn(x, y)).collect::<Result<_>>()?;
                 let terms: Vec<(f32, &B::Matrix)> = xty.iter().map(|m| (1.0, m)).collect();
                 let sum = be.lin_comb(&terms)?;
-                Ok(Batch {
-                    y,
-                    xty,
-                    xty_sum: Some(sum),
-                    y_all: None,
-                })
+                Ok(Batch { y, xty, xty_sum: Some(sum), y_all: None })
             }
         }
     }
 
     /// Predictions of `predictor` trained on all runs but `excluded`.
-    fn predict(
-        &self,
-        batch: &Batch<B>,
-        predictor: &B::Matrix,
-        excluded: &[usize],
-    ) -> Result<B::Matrix> {
+    fn predict(&self, batch: &Batch<B>, predictor: &B::Matrix, excluded: &[usize]) -> Result<B::Matrix> {
         let be = self.backend;
         match (&batch.y_all, &batch.xty_sum) {
             (Some(y_all), _) => be.matmul(predictor, y_all),
@@ -465,9 +386,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
 
     fn batches(&self) -> Vec<(usize, usize)> {
         let (n, b) = (self.data.n_voxels(), self.params.voxel_batch);
-        (0..n.div_ceil(b))
-            .map(|i| (i * b, b.min(n - i * b)))
-            .collect()
+        (0..n.div_ceil(b)).map(|i| (i * b, b.min(n - i * b))).collect()
     }
 
     fn paper(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<RidgeCvFit> {
@@ -475,15 +394,12 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let alphas = &self.params.alphas;
         let batches = self.batches();
         let total_steps = 2 * batches.len();
-        let folds: Vec<(usize, Vec<usize>)> = (0..n_runs)
-            .map(|t| (t, (0..n_runs).filter(|&r| r != t).collect()))
-            .collect();
+        let folds: Vec<(usize, Vec<usize>)> =
+            (0..n_runs).map(|t| (t, (0..n_runs).filter(|&r| r != t).collect())).collect();
 
         // Pass 1: validation scores of every alpha in every fold.
-        let val_pred: Vec<B::Matrix> = folds
-            .iter()
-            .map(|(_, train)| self.predictor(&train[1..], train[0], alphas))
-            .collect::<Result<_>>()?;
+        let val_pred: Vec<B::Matrix> =
+            folds.iter().map(|(_, train)| self.predictor(&train[1..], train[0], alphas)).collect::<Result<_>>()?;
         let mut val_sum = vec![vec![0.0f64; alphas.len()]; n_runs];
         for (step, &(start, len)) in batches.iter().enumerate() {
             let batch = self.batch(start, len)?;
@@ -498,17 +414,13 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
             progress(step + 1, total_steps);
         }
         drop(val_pred);
-        let val_scores: Vec<Vec<f64>> = val_sum
-            .into_iter()
-            .map(|s| s.into_iter().map(|v| v / n_vox as f64).collect())
-            .collect();
+        let val_scores: Vec<Vec<f64>> =
+            val_sum.into_iter().map(|s| s.into_iter().map(|v| v / n_vox as f64).collect()).collect();
         let best: Vec<f64> = val_scores.iter().map(|s| alphas[argmax_first(s)]).collect();
 
         // Pass 2: refit with the chosen alpha on all training runs, score the test run.
-        let test_pred: Vec<B::Matrix> = folds
-            .iter()
-            .map(|(t, train)| self.predictor(train, *t, &[best[*t]]))
-            .collect::<Result<_>>()?;
+        let test_pred: Vec<B::Matrix> =
+            folds.iter().map(|(t, train)| self.predictor(train, *t, &[best[*t]])).collect::<Result<_>>()?;
         let mut r_folds = vec![vec![0.0f32; n_vox]; n_runs];
         for (step, &(start, len)) in batches.iter().enumerate() {
             let batch = self.batch(start, len)?;
@@ -556,7 +468,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let mut r_folds = vec![vec![0.0f32; n_vox]; n_runs];
         let mut folds_out = Vec::with_capacity(n_runs);
         let mut n_edge = 0usize;
-        for t in 0..n_runs {
+        for (t, r_fold) in r_folds.iter_mut().enumerate() {
             let train: Vec<usize> = (0..n_runs).filter(|&r| r != t).collect();
             let inner: Vec<(usize, B::Matrix)> = train
                 .iter()
@@ -580,15 +492,13 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
                 let pred = self.predict(&batch, &test_pred, &[t])?;
                 let r_test = self.backend.column_pearson_blocks(&pred, &batch.y[t])?;
                 for j in 0..len {
-                    let col: Vec<f64> = (0..k)
-                        .map(|a| scores[a * len + j] / inner.len() as f64)
-                        .collect();
+                    let col: Vec<f64> = (0..k).map(|a| scores[a * len + j] / inner.len() as f64).collect();
                     let a = argmax_first(&col);
                     if k > 1 && (a == 0 || a == k - 1) {
                         n_edge += 1;
                     }
                     best_alpha[start + j] = alphas[a];
-                    r_folds[t][start + j] = r_test[a * len + j] as f32;
+                    r_fold[start + j] = r_test[a * len + j] as f32;
                 }
                 progress(t * batches.len() + step + 1, total_steps);
             }
@@ -611,25 +521,11 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         Ok(self.finish(r_folds, folds_out, warnings))
     }
 
-    fn finish(
-        &self,
-        r_folds: Vec<Vec<f32>>,
-        folds: Vec<FoldResult>,
-        warnings: Vec<String>,
-    ) -> RidgeCvFit {
+    fn finish(&self, r_folds: Vec<Vec<f32>>, folds: Vec<FoldResult>, warnings: Vec<String>) -> RidgeCvFit {
         let n_vox = self.data.n_voxels();
         let n = r_folds.len() as f64;
-        let r = (0..n_vox)
-            .map(|j| (r_folds.iter().map(|f| f[j] as f64).sum::<f64>() / n) as f32)
-            .collect();
-        RidgeCvFit {
-            r,
-            r_folds,
-            folds,
-            form: self.form,
-            backend: self.backend.name(),
-            warnings,
-        }
+        let r = (0..n_vox).map(|j| (r_folds.iter().map(|f| f[j] as f64).sum::<f64>() / n) as f32).collect();
+        RidgeCvFit { r, r_folds, folds, form: self.form, backend: self.backend.name(), warnings }
     }
 }
 
@@ -645,10 +541,7 @@ fn argmax_first(values: &[f64]) -> usize {
 }
 
 fn internal(what: &str) -> CoreError {
-    CoreError::Backend {
-        backend: "solver".into(),
-        message: format!("internal error: {what}"),
-    }
+    CoreError::Backend { backend: "solver".into(), message: format!("internal error: {what}") }
 }
 
 #[cfg(test)]

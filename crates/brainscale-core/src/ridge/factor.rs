@@ -62,27 +62,15 @@ impl Spectrum {
     pub fn of(m: MatRef<'_, f64>, what: &str) -> Result<Spectrum> {
         let n = m.nrows();
         if m.col_iter().any(|c| c.iter().any(|v| !v.is_finite())) {
-            return Err(CoreError::NonFinite {
-                what: format!("the {what} matrix"),
-            });
+            return Err(CoreError::NonFinite { what: format!("the {what} matrix") });
         }
-        let evd = m
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| CoreError::Eigen {
-                what: what.to_string(),
-                n,
-                reason: format!("{e:?}"),
-            })?;
-        let values = evd
-            .S()
-            .column_vector()
-            .iter()
-            .map(|&v| v.max(0.0))
-            .collect();
-        Ok(Spectrum {
-            vectors: evd.U().to_owned(),
-            values,
-        })
+        let evd = m.self_adjoint_eigen(Side::Lower).map_err(|e| CoreError::Eigen {
+            what: what.to_string(),
+            n,
+            reason: format!("{e:?}"),
+        })?;
+        let values = evd.S().column_vector().iter().map(|&v| v.max(0.0)).collect();
+        Ok(Spectrum { vectors: evd.U().to_owned(), values })
     }
 }
 
@@ -96,27 +84,13 @@ pub(crate) fn mm(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
 /// `aᵀ · b` in f64 on all cores.
 pub(crate) fn mm_tn(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
     let mut c = Mat::<f64>::zeros(a.ncols(), b.ncols());
-    faer::linalg::matmul::matmul(
-        c.as_mut(),
-        Accum::Replace,
-        a.transpose(),
-        b,
-        1.0,
-        Par::rayon(0),
-    );
+    faer::linalg::matmul::matmul(c.as_mut(), Accum::Replace, a.transpose(), b, 1.0, Par::rayon(0));
     c
 }
 
 /// `a · bᵀ` in f64 on all cores.
 pub(crate) fn mm_nt(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
     let mut c = Mat::<f64>::zeros(a.nrows(), b.nrows());
-    faer::linalg::matmul::matmul(
-        c.as_mut(),
-        Accum::Replace,
-        a,
-        b.transpose(),
-        1.0,
-        Par::rayon(0),
-    );
+    faer::linalg::matmul::matmul(c.as_mut(), Accum::Replace, a, b.transpose(), 1.0, Par::rayon(0));
     c
 }

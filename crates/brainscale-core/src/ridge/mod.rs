@@ -8,9 +8,7 @@
 mod cv;
 mod factor;
 
-pub use cv::{
-    CvMode, FoldAlpha, FoldResult, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace,
-};
+pub use cv::{CvMode, FoldAlpha, FoldResult, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
 pub use factor::{Form, Spectrum};
 
 use faer::{Mat, MatRef};
@@ -29,10 +27,7 @@ pub struct RidgeParams {
 
 impl Default for RidgeParams {
     fn default() -> Self {
-        Self {
-            alpha: 1.0,
-            form: Form::Auto,
-        }
+        Self { alpha: 1.0, form: Form::Auto }
     }
 }
 
@@ -70,26 +65,18 @@ impl Ridge {
     /// Fits `y` (n_samples x n_targets) on `x` (n_samples x n_features).
     pub fn fit(&self, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<RidgeFit> {
         if x.nrows() != y.nrows() {
-            return Err(shape_err(
-                "ridge fit",
-                format!("{} rows in y (as in x)", x.nrows()),
-                y.nrows(),
-            ));
+            return Err(shape_err("ridge fit", format!("{} rows in y (as in x)", x.nrows()), y.nrows()));
         }
         let alpha = self.params.alpha;
         if !(alpha.is_finite() && alpha >= 0.0) {
-            return Err(crate::CoreError::InvalidAlphas {
-                reason: format!("alpha must be >= 0, got {alpha}"),
-            });
+            return Err(crate::CoreError::InvalidAlphas { reason: format!("alpha must be >= 0, got {alpha}") });
         }
         let form = self.params.form.resolve(x.nrows(), x.ncols());
         let coef = match form {
             Form::Dual => {
                 let s = Spectrum::of(mm_nt(x, x).as_ref(), "kernel")?;
                 let uty = mm_tn(s.vectors.as_ref(), y);
-                let scaled = Mat::from_fn(uty.nrows(), uty.ncols(), |k, j| {
-                    uty[(k, j)] / (s.values[k] + alpha)
-                });
+                let scaled = Mat::from_fn(uty.nrows(), uty.ncols(), |k, j| uty[(k, j)] / (s.values[k] + alpha));
                 let dual_coef = mm(s.vectors.as_ref(), scaled.as_ref());
                 mm_tn(x, dual_coef.as_ref())
             }
@@ -97,9 +84,7 @@ impl Ridge {
                 let s = Spectrum::of(mm_tn(x, x).as_ref(), "Gram")?;
                 let xty = mm_tn(x, y);
                 let vtxty = mm_tn(s.vectors.as_ref(), xty.as_ref());
-                let scaled = Mat::from_fn(vtxty.nrows(), vtxty.ncols(), |k, j| {
-                    vtxty[(k, j)] / (s.values[k] + alpha)
-                });
+                let scaled = Mat::from_fn(vtxty.nrows(), vtxty.ncols(), |k, j| vtxty[(k, j)] / (s.values[k] + alpha));
                 mm(s.vectors.as_ref(), scaled.as_ref())
             }
         };
@@ -111,11 +96,7 @@ impl RidgeFit {
     /// Predictions `x · coef`.
     pub fn predict(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         if x.ncols() != self.coef.nrows() {
-            return Err(shape_err(
-                "ridge predict",
-                format!("{} features", self.coef.nrows()),
-                x.ncols(),
-            ));
+            return Err(shape_err("ridge predict", format!("{} features", self.coef.nrows()), x.ncols()));
         }
         Ok(mm(x, self.coef.as_ref()))
     }

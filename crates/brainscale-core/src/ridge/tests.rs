@@ -1,4 +1,5 @@
 //! Identities of the solver and agreement of the cross-validation with a naive loop.
+#![allow(clippy::needless_range_loop)] // index loops read like the maths in tests
 
 use faer::Mat;
 use faer::linalg::solvers::SolveLstsq;
@@ -31,18 +32,12 @@ fn normal_equations_hold_in_both_forms() {
         let (x, y) = (randn(&mut rng, n, p), randn(&mut rng, n, 3));
         for form in [Form::Primal, Form::Dual] {
             let alpha = 2.5;
-            let fit = Ridge::new(RidgeParams { alpha, form })
-                .fit(x.as_ref(), y.as_ref())
-                .unwrap();
+            let fit = Ridge::new(RidgeParams { alpha, form }).fit(x.as_ref(), y.as_ref()).unwrap();
             let mut lhs = mm(mm_tn(x.as_ref(), x.as_ref()).as_ref(), fit.coef.as_ref());
             lhs += &(&fit.coef * faer::Scale(alpha));
             let rhs = mm_tn(x.as_ref(), y.as_ref());
             let tol = 1e-9 * (n * p) as f64;
-            assert!(
-                max_abs(&lhs, &rhs) < tol,
-                "{n}x{p} {form:?}: {}",
-                max_abs(&lhs, &rhs)
-            );
+            assert!(max_abs(&lhs, &rhs) < tol, "{n}x{p} {form:?}: {}", max_abs(&lhs, &rhs));
         }
     }
 }
@@ -52,12 +47,7 @@ fn primal_and_dual_agree() {
     let mut rng = StdRng::seed_from_u64(2);
     for &(n, p) in &[(50, 10), (20, 45), (30, 30)] {
         let (x, y) = (randn(&mut rng, n, p), randn(&mut rng, n, 4));
-        let fit = |form| {
-            Ridge::new(RidgeParams { alpha: 0.7, form })
-                .fit(x.as_ref(), y.as_ref())
-                .unwrap()
-                .coef
-        };
+        let fit = |form| Ridge::new(RidgeParams { alpha: 0.7, form }).fit(x.as_ref(), y.as_ref()).unwrap().coef;
         let (a, b) = (fit(Form::Primal), fit(Form::Dual));
         assert!(max_abs(&a, &b) < 1e-9, "{n}x{p}: {}", max_abs(&a, &b));
     }
@@ -67,18 +57,9 @@ fn primal_and_dual_agree() {
 fn alpha_to_zero_is_least_squares() {
     let mut rng = StdRng::seed_from_u64(3);
     let (x, y) = (randn(&mut rng, 60, 6), randn(&mut rng, 60, 2));
-    let fit = Ridge::new(RidgeParams {
-        alpha: 1e-12,
-        form: Form::Primal,
-    })
-    .fit(x.as_ref(), y.as_ref())
-    .unwrap();
+    let fit = Ridge::new(RidgeParams { alpha: 1e-12, form: Form::Primal }).fit(x.as_ref(), y.as_ref()).unwrap();
     let lstsq = x.qr().solve_lstsq(&y);
-    assert!(
-        max_abs(&fit.coef, &lstsq) < 1e-9,
-        "{}",
-        max_abs(&fit.coef, &lstsq)
-    );
+    assert!(max_abs(&fit.coef, &lstsq) < 1e-9, "{}", max_abs(&fit.coef, &lstsq));
 }
 
 /// Runs with a planted signal of varying strength, z-scored per run.
@@ -91,9 +72,8 @@ fn planted_runs(seed: u64, sizes: &[usize], p: usize, v: usize) -> (Vec<Mat<f32>
         let x = randn(&mut rng, n, p);
         let noise = randn(&mut rng, n, v);
         let signal = mm(x.as_ref(), w.as_ref());
-        let mut y = Mat::<f32>::from_fn(n, v, |i, j| {
-            (signal[(i, j)] * (j as f64 / v as f64) + 3.0 * noise[(i, j)]) as f32
-        });
+        let mut y =
+            Mat::<f32>::from_fn(n, v, |i, j| (signal[(i, j)] * (j as f64 / v as f64) + 3.0 * noise[(i, j)]) as f32);
         let mut x32 = Mat::<f32>::from_fn(n, p, |i, j| x[(i, j)] as f32);
         zscore_columns(x32.as_mut());
         zscore_columns(y.as_mut());
@@ -139,12 +119,7 @@ fn naive_paper(xs: &[Mat<f32>], ys: &[Mat<f32>], alphas: &[f64]) -> (Vec<f64>, V
         let scores: Vec<f64> = alphas
             .iter()
             .map(|&alpha| {
-                let fit = Ridge::new(RidgeParams {
-                    alpha,
-                    form: Form::Auto,
-                })
-                .fit(xi.as_ref(), yi.as_ref())
-                .unwrap();
+                let fit = Ridge::new(RidgeParams { alpha, form: Form::Auto }).fit(xi.as_ref(), yi.as_ref()).unwrap();
                 let pred = fit.predict(xv.as_ref()).unwrap();
                 (0..v).map(|j| col_r(&pred, &ys[val], j)).sum::<f64>() / v as f64
             })
@@ -158,29 +133,18 @@ fn naive_paper(xs: &[Mat<f32>], ys: &[Mat<f32>], alphas: &[f64]) -> (Vec<f64>, V
         best_alphas.push(alphas[best]);
         let xt = stack(&train.iter().map(|&r| &xs[r]).collect::<Vec<_>>());
         let yt = stack(&train.iter().map(|&r| &ys[r]).collect::<Vec<_>>());
-        let fit = Ridge::new(RidgeParams {
-            alpha: alphas[best],
-            form: Form::Auto,
-        })
-        .fit(xt.as_ref(), yt.as_ref())
-        .unwrap();
+        let fit =
+            Ridge::new(RidgeParams { alpha: alphas[best], form: Form::Auto }).fit(xt.as_ref(), yt.as_ref()).unwrap();
         let pred = fit.predict(stack(&[&xs[t]]).as_ref()).unwrap();
         for (j, r) in r_sum.iter_mut().enumerate() {
             *r += col_r(&pred, &ys[t], j);
         }
     }
-    (
-        r_sum.into_iter().map(|r| r / n_runs as f64).collect(),
-        best_alphas,
-    )
+    (r_sum.into_iter().map(|r| r / n_runs as f64).collect(), best_alphas)
 }
 
 fn run_cv(xs: &[Mat<f32>], ys: &[Mat<f32>], params: RidgeCvParams) -> RidgeCvFit {
-    let data = RunData::new(
-        xs.iter().map(|m| m.as_ref()).collect(),
-        ys.iter().map(|m| m.as_ref()).collect(),
-    )
-    .unwrap();
+    let data = RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).unwrap();
     RidgeCv::new(params).unwrap().fit(&Cpu, &data).unwrap()
 }
 
@@ -194,12 +158,7 @@ fn paper_cv_matches_the_naive_procedure_in_both_forms_and_any_batch() {
             let fit = run_cv(
                 &xs,
                 &ys,
-                RidgeCvParams {
-                    alphas: alphas.clone(),
-                    mode: CvMode::Paper,
-                    form,
-                    voxel_batch: batch,
-                },
+                RidgeCvParams { alphas: alphas.clone(), mode: CvMode::Paper, form, voxel_batch: batch },
             );
             let chosen: Vec<f64> = fit
                 .folds
@@ -210,16 +169,8 @@ fn paper_cv_matches_the_naive_procedure_in_both_forms_and_any_batch() {
                 })
                 .collect();
             assert_eq!(chosen, a_ref, "{label} {form:?}");
-            let diff = fit
-                .r
-                .iter()
-                .zip(&r_ref)
-                .map(|(a, b)| (*a as f64 - b).abs())
-                .fold(0.0, f64::max);
-            assert!(
-                diff < 2e-4,
-                "{label} {form:?} batch {batch}: max |dr| = {diff}"
-            );
+            let diff = fit.r.iter().zip(&r_ref).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+            assert!(diff < 2e-4, "{label} {form:?} batch {batch}: max |dr| = {diff}");
         }
     }
 }
@@ -231,19 +182,12 @@ fn voxelwise_matches_a_naive_inner_loop() {
     let fit = run_cv(
         &xs,
         &ys,
-        RidgeCvParams {
-            alphas: alphas.clone(),
-            mode: CvMode::Voxelwise,
-            form: Form::Auto,
-            voxel_batch: 4,
-        },
+        RidgeCvParams { alphas: alphas.clone(), mode: CvMode::Voxelwise, form: Form::Auto, voxel_batch: 4 },
     );
     let n_runs = xs.len();
     for t in 0..n_runs {
         let train: Vec<usize> = (0..n_runs).filter(|&r| r != t).collect();
-        let FoldAlpha::PerVoxel(chosen) = &fit.folds[t].alpha else {
-            panic!("per-voxel alphas expected")
-        };
+        let FoldAlpha::PerVoxel(chosen) = &fit.folds[t].alpha else { panic!("per-voxel alphas expected") };
         for j in 0..ys[0].ncols() {
             let scores: Vec<f64> = alphas
                 .iter()
@@ -251,16 +195,11 @@ fn voxelwise_matches_a_naive_inner_loop() {
                     train
                         .iter()
                         .map(|&u| {
-                            let rest: Vec<&Mat<f32>> =
-                                train.iter().filter(|&&r| r != u).map(|&r| &xs[r]).collect();
-                            let rest_y: Vec<&Mat<f32>> =
-                                train.iter().filter(|&&r| r != u).map(|&r| &ys[r]).collect();
-                            let f = Ridge::new(RidgeParams {
-                                alpha,
-                                form: Form::Auto,
-                            })
-                            .fit(stack(&rest).as_ref(), stack(&rest_y).as_ref())
-                            .unwrap();
+                            let rest: Vec<&Mat<f32>> = train.iter().filter(|&&r| r != u).map(|&r| &xs[r]).collect();
+                            let rest_y: Vec<&Mat<f32>> = train.iter().filter(|&&r| r != u).map(|&r| &ys[r]).collect();
+                            let f = Ridge::new(RidgeParams { alpha, form: Form::Auto })
+                                .fit(stack(&rest).as_ref(), stack(&rest_y).as_ref())
+                                .unwrap();
                             col_r(&f.predict(stack(&[&xs[u]]).as_ref()).unwrap(), &ys[u], j)
                         })
                         .sum::<f64>()
@@ -291,40 +230,15 @@ fn constant_voxels_score_zero() {
     for y in &mut ys {
         y.col_mut(2).fill(0.0);
     }
-    let fit = run_cv(
-        &xs,
-        &ys,
-        RidgeCvParams {
-            alphas: vec![1.0, 10.0],
-            ..Default::default()
-        },
-    );
+    let fit = run_cv(&xs, &ys, RidgeCvParams { alphas: vec![1.0, 10.0], ..Default::default() });
     assert_eq!(fit.r[2], 0.0);
 }
 
 #[test]
 fn bad_inputs_are_typed_errors() {
     let (xs, ys) = planted_runs(5, &[20, 22], 4, 6);
-    let data = RunData::new(
-        xs.iter().map(|m| m.as_ref()).collect(),
-        ys.iter().map(|m| m.as_ref()).collect(),
-    );
-    assert!(matches!(
-        data,
-        Err(crate::CoreError::TooFewRuns { min: 3, got: 2 })
-    ));
-    assert!(
-        RidgeCv::new(RidgeCvParams {
-            alphas: vec![],
-            ..Default::default()
-        })
-        .is_err()
-    );
-    assert!(
-        RidgeCv::new(RidgeCvParams {
-            alphas: vec![-1.0],
-            ..Default::default()
-        })
-        .is_err()
-    );
+    let data = RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect());
+    assert!(matches!(data, Err(crate::CoreError::TooFewRuns { min: 3, got: 2 })));
+    assert!(RidgeCv::new(RidgeCvParams { alphas: vec![], ..Default::default() }).is_err());
+    assert!(RidgeCv::new(RidgeCvParams { alphas: vec![-1.0], ..Default::default() }).is_err());
 }

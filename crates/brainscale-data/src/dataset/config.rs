@@ -93,13 +93,7 @@ impl DatasetConfig {
             reason,
         };
         if !(raw.tr.is_finite() && raw.tr > 0.0) {
-            return Err(invalid(
-                "tr",
-                format!(
-                    "expected the repetition time in seconds (> 0), found {}",
-                    raw.tr
-                ),
-            ));
+            return Err(invalid("tr", format!("expected the repetition time in seconds (> 0), found {}", raw.tr)));
         }
         let name = raw.name.unwrap_or_else(|| default_name.to_string());
         if name.trim().is_empty() {
@@ -138,12 +132,7 @@ mod tests {
 
     #[test]
     fn defaults_and_extra_tables() {
-        let c = DatasetConfig::parse(
-            Path::new("d.toml"),
-            "tr = 2\n[provenance]\nseed = 3\n",
-            "folder",
-        )
-        .unwrap();
+        let c = DatasetConfig::parse(Path::new("d.toml"), "tr = 2\n[provenance]\nseed = 3\n", "folder").unwrap();
         assert_eq!(c.name, "folder");
         assert_eq!((c.trim_start, c.trim_end), (10, 10));
         assert_eq!(c.extra["provenance"]["seed"].as_integer(), Some(3));
@@ -153,23 +142,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = DatasetConfig::parse(
-            Path::new("d.toml"),
-            "name = \"x\"\ntr = 2\ntrim_start = -1\n",
-            "f",
-        )
-        .unwrap_err();
+        let e = DatasetConfig::parse(Path::new("d.toml"), "name = \"x\"\ntr = 2\ntrim_start = -1\n", "f").unwrap_err();
         assert!(matches!(e, DataError::Toml { line: Some(3), .. }), "{e}");
         assert!(e.to_string().starts_with("d.toml, line 3:"), "{e}");
-        let e =
-            DatasetConfig::parse(Path::new("d.toml"), "name = \"x\"\ntr = \n", "f").unwrap_err();
+        let e = DatasetConfig::parse(Path::new("d.toml"), "name = \"x\"\ntr = \n", "f").unwrap_err();
         assert!(matches!(e, DataError::Toml { line: Some(2), .. }), "{e}");
         let e = DatasetConfig::parse(Path::new("d.toml"), "name = \"x\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("tr"), "{e}");
         let e = DatasetConfig::parse(Path::new("d.toml"), "tr = 0.0\n", "f").unwrap_err();
-        assert!(
-            matches!(e, DataError::InvalidConfig { ref field, .. } if field == "tr"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::InvalidConfig { ref field, .. } if field == "tr"), "{e}");
     }
 }

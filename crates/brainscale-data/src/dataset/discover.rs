@@ -20,23 +20,15 @@ pub(crate) fn run_files(sub: &Path, suffixes: &[&str]) -> Result<RunFiles> {
             warn_ignored(sub, &name);
             continue;
         };
-        let Some(stem) = name
-            .strip_prefix("run-")
-            .and_then(|n| n.strip_suffix(suffix))
-        else {
+        let Some(stem) = name.strip_prefix("run-").and_then(|n| n.strip_suffix(suffix)) else {
             warn_ignored(sub, &name);
             continue;
         };
-        let number = stem
-            .parse::<usize>()
-            .ok()
-            .filter(|_| stem.bytes().all(|b| b.is_ascii_digit()));
+        let number = stem.parse::<usize>().ok().filter(|_| stem.bytes().all(|b| b.is_ascii_digit()));
         let Some(number) = number else {
             return Err(DataError::RunNumbering {
                 dir: sub.to_path_buf(),
-                reason: format!(
-                    "{name}: expected a name like run-01{suffix} (run number in digits)"
-                ),
+                reason: format!("{name}: expected a name like run-01{suffix} (run number in digits)"),
             });
         };
         let path = sub.join(&name);
@@ -58,9 +50,7 @@ pub(crate) fn run_files(sub: &Path, suffixes: &[&str]) -> Result<RunFiles> {
 pub(crate) fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for name in sorted_names(dir)? {
-        let stem = name
-            .strip_suffix(".nii.gz")
-            .or_else(|| name.strip_suffix(".nii"));
+        let stem = name.strip_suffix(".nii.gz").or_else(|| name.strip_suffix(".nii"));
         match stem {
             Some(stem) if !stem.is_empty() => out.push((stem.to_string(), dir.join(&name))),
             _ => warn_ignored(dir, &name),
@@ -90,16 +80,11 @@ fn sorted_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 fn warn_ignored(dir: &Path, name: &str) {
-    log::warn!(
-        "ignoring {}: not a file name this folder should hold",
-        dir.join(name).display()
-    );
+    log::warn!("ignoring {}: not a file name this folder should hold", dir.join(name).display());
 }
 
 pub(crate) fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Checks that bold and word files pair up and that runs are numbered 1..=n.
@@ -107,39 +92,23 @@ pub(crate) fn pair_runs(root: &Path, bold: &RunFiles, words: &RunFiles) -> Resul
     let mut problems = Vec::new();
     for (&n, path) in bold {
         if !words.contains_key(&n) {
-            problems.push(format!(
-                "{}: bold/{} has no words/{}.tsv",
-                run_label(n),
-                file_name(path),
-                run_label(n)
-            ));
+            problems.push(format!("{}: bold/{} has no words/{}.tsv", run_label(n), file_name(path), run_label(n)));
         }
     }
     for (&n, path) in words {
         if !bold.contains_key(&n) {
-            problems.push(format!(
-                "{}: words/{} has no bold/{}.nii.gz",
-                run_label(n),
-                file_name(path),
-                run_label(n)
-            ));
+            problems.push(format!("{}: words/{} has no bold/{}.nii.gz", run_label(n), file_name(path), run_label(n)));
         }
     }
     if !problems.is_empty() {
-        return Err(DataError::RunFilesMismatch {
-            dir: root.to_path_buf(),
-            problems,
-        });
+        return Err(DataError::RunFilesMismatch { dir: root.to_path_buf(), problems });
     }
     let numbers: Vec<usize> = bold.keys().copied().collect();
     if numbers.iter().enumerate().any(|(i, &n)| n != i + 1) {
         let listed: Vec<String> = numbers.iter().map(|&n| run_label(n)).collect();
         return Err(DataError::RunNumbering {
             dir: root.join("bold"),
-            reason: format!(
-                "runs must be numbered from run-01 without gaps; found {}",
-                listed.join(", ")
-            ),
+            reason: format!("runs must be numbered from run-01 without gaps; found {}", listed.join(", ")),
         });
     }
     Ok(numbers)

@@ -78,16 +78,10 @@ impl Roi {
     /// The mirror image of this ROI (e.g. the right homologue of a left ROI), from
     /// [`Mask::mirror_index`]; voxels whose mirror is outside the mask are dropped.
     pub fn mirrored(&self, mirror_index: &[Option<usize>]) -> Roi {
-        let mut voxels: Vec<usize> = self
-            .voxels
-            .iter()
-            .filter_map(|&v| mirror_index.get(v).copied().flatten())
-            .collect();
+        let mut voxels: Vec<usize> =
+            self.voxels.iter().filter_map(|&v| mirror_index.get(v).copied().flatten()).collect();
         voxels.sort_unstable();
-        Roi {
-            name: self.name.clone(),
-            voxels,
-        }
+        Roi { name: self.name.clone(), voxels }
     }
 }
 
@@ -123,30 +117,17 @@ impl Dataset {
     /// the word files and the NIfTI headers; BOLD data are read later by [`Dataset::load_bold`].
     pub fn open(dir: &Path) -> Result<Dataset> {
         if !dir.is_dir() {
-            return Err(DataError::missing(
-                dir,
-                "dataset folder",
-                "give a folder in layout v1 (SPEC section 1)",
-            ));
+            return Err(DataError::missing(dir, "dataset folder", "give a folder in layout v1 (SPEC section 1)"));
         }
-        let default_name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "dataset".into());
+        let default_name =
+            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
         let config = DatasetConfig::read(&dir.join("dataset.toml"), &default_name)?;
 
         let mask_path = dir.join("mask.nii.gz");
-        let mask_path = if !mask_path.exists() && dir.join("mask.nii").exists() {
-            dir.join("mask.nii")
-        } else {
-            mask_path
-        };
+        let mask_path =
+            if !mask_path.exists() && dir.join("mask.nii").exists() { dir.join("mask.nii") } else { mask_path };
         if !mask_path.exists() {
-            return Err(DataError::missing(
-                &mask_path,
-                "brain mask (3D NIfTI, nonzero = analysed voxel)",
-                "",
-            ));
+            return Err(DataError::missing(&mask_path, "brain mask (3D NIfTI, nonzero = analysed voxel)", ""));
         }
         let mask = Mask::load(&mask_path)?;
 
@@ -164,25 +145,13 @@ impl Dataset {
         let words = discover::run_files(&words_dir, &[".tsv"])?;
         let numbers = discover::pair_runs(dir, &bold, &words)?;
         if numbers.len() < MIN_RUNS {
-            return Err(DataError::TooFewRuns {
-                dir: dir.to_path_buf(),
-                found: numbers.len(),
-                min: MIN_RUNS,
-            });
+            return Err(DataError::TooFewRuns { dir: dir.to_path_buf(), found: numbers.len(), min: MIN_RUNS });
         }
         let text_dir = dir.join("text");
-        let texts = if text_dir.is_dir() {
-            discover::run_files(&text_dir, &[".txt"])?
-        } else {
-            Default::default()
-        };
+        let texts = if text_dir.is_dir() { discover::run_files(&text_dir, &[".txt"])? } else { Default::default() };
         for (n, path) in &texts {
             if !bold.contains_key(n) {
-                log::warn!(
-                    "ignoring {}: the dataset has no {}",
-                    path.display(),
-                    run_label(*n)
-                );
+                log::warn!("ignoring {}: the dataset has no {}", path.display(), run_label(*n));
             }
         }
 
@@ -204,8 +173,7 @@ impl Dataset {
                     trim_end: config.trim_end,
                 });
             }
-            let text =
-                std::fs::read_to_string(words_path).map_err(|e| DataError::read(words_path, e))?;
+            let text = std::fs::read_to_string(words_path).map_err(|e| DataError::read(words_path, e))?;
             let words = Words::parse_tsv(words_path, &text, Some((n_scans, config.tr)))?;
             runs.push(Run {
                 index: n,
@@ -218,29 +186,17 @@ impl Dataset {
             });
         }
 
-        let reliability_path = [dir.join("reliability.nii.gz"), dir.join("reliability.nii")]
-            .into_iter()
-            .find(|p| p.exists());
+        let reliability_path =
+            [dir.join("reliability.nii.gz"), dir.join("reliability.nii")].into_iter().find(|p| p.exists());
         if let Some(path) = &reliability_path {
             check_map(path, &mask)?;
         }
         let rois_dir = dir.join("rois");
-        let roi_paths = if rois_dir.is_dir() {
-            discover::nifti_files(&rois_dir)?
-        } else {
-            Vec::new()
-        };
+        let roi_paths = if rois_dir.is_dir() { discover::nifti_files(&rois_dir)? } else { Vec::new() };
         for (_, path) in &roi_paths {
             check_map(path, &mask)?;
         }
-        Ok(Dataset {
-            root: dir.to_path_buf(),
-            config,
-            mask,
-            runs,
-            reliability_path,
-            roi_paths,
-        })
+        Ok(Dataset { root: dir.to_path_buf(), config, mask, runs, reliability_path, roi_paths })
     }
 
     /// The dataset folder.
@@ -265,10 +221,7 @@ impl Dataset {
 
     /// Scans trimmed at each end of every run.
     pub fn trim(&self) -> Trim {
-        Trim {
-            start: self.config.trim_start,
-            end: self.config.trim_end,
-        }
+        Trim { start: self.config.trim_start, end: self.config.trim_end }
     }
 
     /// The brain mask.
@@ -288,10 +241,7 @@ impl Dataset {
 
     /// The run at 0-based position `run` (0 is run-01).
     pub fn run(&self, run: usize) -> Result<&Run> {
-        self.runs.get(run).ok_or(DataError::RunIndex {
-            index: run,
-            n_runs: self.runs.len(),
-        })
+        self.runs.get(run).ok_or(DataError::RunIndex { index: run, n_runs: self.runs.len() })
     }
 
     /// Reads and masks the BOLD data of the run at 0-based position `run` (0 is run-01):
@@ -314,10 +264,7 @@ impl Dataset {
                 col.iter().all(|&x| x == first)
             })
             .count();
-        Ok(BoldRun {
-            data,
-            n_constant_voxels,
-        })
+        Ok(BoldRun { data, n_constant_voxels })
     }
 
     /// The text heard in the run at 0-based position `run`: `text/run-XX.txt` when present,
@@ -353,22 +300,11 @@ impl Dataset {
         let mut out = Vec::with_capacity(self.roi_paths.len());
         for (name, path) in &self.roi_paths {
             let values = self.mask.load_map(path)?;
-            let voxels: Vec<usize> = values
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v != 0.0)
-                .map(|(i, _)| i)
-                .collect();
+            let voxels: Vec<usize> = values.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, _)| i).collect();
             if voxels.is_empty() {
-                log::warn!(
-                    "{}: no voxel of this ROI is inside the mask",
-                    path.display()
-                );
+                log::warn!("{}: no voxel of this ROI is inside the mask", path.display());
             }
-            out.push(Roi {
-                name: name.clone(),
-                voxels,
-            });
+            out.push(Roi { name: name.clone(), voxels });
         }
         Ok(out)
     }

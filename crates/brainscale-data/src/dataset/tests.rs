@@ -8,35 +8,21 @@ use flate2::Compression;
 use super::*;
 use crate::nifti_io::Affine;
 
-const AFFINE: Affine = [
-    [4.0, 0.0, 0.0, -10.0],
-    [0.0, 4.0, 0.0, -8.0],
-    [0.0, 0.0, 4.0, -6.0],
-    [0.0, 0.0, 0.0, 1.0],
-];
+const AFFINE: Affine = [[4.0, 0.0, 0.0, -10.0], [0.0, 4.0, 0.0, -8.0], [0.0, 0.0, 4.0, -6.0], [0.0, 0.0, 0.0, 1.0]];
 const N_SCANS: usize = 30;
 
 fn small_mask() -> Mask {
-    Mask::from_fn([6, 5, 4], AFFINE, |[i, j, k]| {
-        (1..5).contains(&i) && j > 0 && k < 3
-    })
-    .unwrap()
+    Mask::from_fn([6, 5, 4], AFFINE, |[i, j, k]| (1..5).contains(&i) && j > 0 && k < 3).unwrap()
 }
 
 fn bold(mask: &Mask, n_scans: usize, seed: usize) -> Mat<f32> {
-    Mat::from_fn(n_scans, mask.n_voxels(), |t, v| {
-        (((t * 7 + v * 13 + seed * 31) % 17) as f32).sin()
-    })
+    Mat::from_fn(n_scans, mask.n_voxels(), |t, v| (((t * 7 + v * 13 + seed * 31) % 17) as f32).sin())
 }
 
 fn words_tsv(n: usize) -> String {
     let mut s = String::from("word\tonset\toffset\n");
     for w in 0..n {
-        s.push_str(&format!(
-            "w{w}\t{}\t{}\n",
-            1.0 + w as f64 * 0.7,
-            1.3 + w as f64 * 0.7
-        ));
+        s.push_str(&format!("w{w}\t{}\t{}\n", 1.0 + w as f64 * 0.7, 1.3 + w as f64 * 0.7));
     }
     s
 }
@@ -49,8 +35,7 @@ fn write_valid(dir: &Path, n_runs: usize) -> Mask {
         "name = \"tiny\"\ntr = 2.0\nlanguage = \"en\"\n[provenance]\nby = \"test\"\n",
     )
     .unwrap();
-    mask.write_map(&dir.join("mask.nii.gz"), &vec![1.0; mask.n_voxels()])
-        .unwrap();
+    mask.write_map(&dir.join("mask.nii.gz"), &vec![1.0; mask.n_voxels()]).unwrap();
     for sub in ["bold", "words", "text", "rois"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
@@ -66,11 +51,8 @@ fn write_valid(dir: &Path, n_runs: usize) -> Mask {
     }
     std::fs::write(dir.join("text/run-01.txt"), "W0, w1 ...").unwrap();
     let rel: Vec<f32> = (0..mask.n_voxels()).map(|v| v as f32 / 100.0).collect();
-    mask.write_map(&dir.join("reliability.nii.gz"), &rel)
-        .unwrap();
-    let roi: Vec<f32> = (0..mask.n_voxels())
-        .map(|v| if v % 5 == 0 { 1.0 } else { 0.0 })
-        .collect();
+    mask.write_map(&dir.join("reliability.nii.gz"), &rel).unwrap();
+    let roi: Vec<f32> = (0..mask.n_voxels()).map(|v| if v % 5 == 0 { 1.0 } else { 0.0 }).collect();
     mask.write_map(&dir.join("rois/pSTS.nii.gz"), &roi).unwrap();
     mask
 }
@@ -94,10 +76,7 @@ fn valid_dataset_opens_and_loads() {
     assert!(ds.config().extra.contains_key("provenance"));
     assert_eq!(ds.n_runs(), 3);
     let r = &ds.runs()[1];
-    assert_eq!(
-        (r.index, r.label.as_str(), r.n_scans, r.words.len()),
-        (2, "run-02", N_SCANS, 20)
-    );
+    assert_eq!((r.index, r.label.as_str(), r.n_scans, r.words.len()), (2, "run-02", N_SCANS, 20));
     let b = ds.load_bold(1).unwrap();
     assert_eq!(b.data, bold(&mask, N_SCANS, 2));
     assert_eq!(b.n_constant_voxels, 0);
@@ -107,12 +86,7 @@ fn valid_dataset_opens_and_loads() {
     let rois = ds.rois().unwrap();
     assert_eq!(rois.len(), 1);
     assert_eq!(rois[0].name, "pSTS");
-    assert_eq!(
-        rois[0].voxels,
-        (0..mask.n_voxels())
-            .filter(|v| v % 5 == 0)
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(rois[0].voxels, (0..mask.n_voxels()).filter(|v| v % 5 == 0).collect::<Vec<_>>());
     let mirror = mask.mirror_index();
     let right = rois[0].mirrored(&mirror);
     let expected: Vec<usize> = {
@@ -121,19 +95,8 @@ fn valid_dataset_opens_and_loads() {
         v
     };
     assert_eq!(right.voxels, expected);
-    assert!(
-        right
-            .voxels
-            .iter()
-            .all(|&v| mask.ijk()[v][0] == 5 - mask.ijk()[mirror[v].unwrap()][0])
-    );
-    assert!(matches!(
-        ds.load_bold(3),
-        Err(DataError::RunIndex {
-            index: 3,
-            n_runs: 3
-        })
-    ));
+    assert!(right.voxels.iter().all(|&v| mask.ijk()[v][0] == 5 - mask.ijk()[mirror[v].unwrap()][0]));
+    assert!(matches!(ds.load_bold(3), Err(DataError::RunIndex { index: 3, n_runs: 3 })));
 }
 
 #[test]
@@ -146,59 +109,38 @@ fn constant_voxels_are_counted_and_non_finite_values_rejected() {
         data[(t, 4)] = 0.0;
     }
     let path = dir.path().join("bold/run-01.nii.gz");
-    mask.write_series(&path, data.as_ref(), 2.0, Compression::fast())
-        .unwrap();
+    mask.write_series(&path, data.as_ref(), 2.0, Compression::fast()).unwrap();
     let ds = Dataset::open(dir.path()).unwrap();
     assert_eq!(ds.load_bold(0).unwrap().n_constant_voxels, 2);
     data[(17, 9)] = f32::INFINITY;
-    mask.write_series(&path, data.as_ref(), 2.0, Compression::fast())
-        .unwrap();
+    mask.write_series(&path, data.as_ref(), 2.0, Compression::fast()).unwrap();
     let e = ds.load_bold(0).unwrap_err();
-    assert!(
-        matches!(e, DataError::NonFinite { scan: 17, voxel, .. } if voxel == mask.ijk()[9]),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::NonFinite { scan: 17, voxel, .. } if voxel == mask.ijk()[9]), "{e}");
     assert!(e.to_string().contains("run-01.nii.gz"), "{e}");
 }
 
 #[test]
 fn missing_required_files() {
-    for (file, what) in [
-        ("dataset.toml", "dataset description"),
-        ("mask.nii.gz", "brain mask"),
-    ] {
+    for (file, what) in [("dataset.toml", "dataset description"), ("mask.nii.gz", "brain mask")] {
         let dir = tempfile::tempdir().unwrap();
         write_valid(dir.path(), 3);
         std::fs::remove_file(dir.path().join(file)).unwrap();
         let e = open_err(dir.path());
         assert!(matches!(e, DataError::MissingFile { .. }), "{e}");
-        assert!(
-            e.to_string().contains(file) && e.to_string().contains(what),
-            "{e}"
-        );
+        assert!(e.to_string().contains(file) && e.to_string().contains(what), "{e}");
     }
     let dir = tempfile::tempdir().unwrap();
     write_valid(dir.path(), 3);
     std::fs::remove_dir_all(dir.path().join("words")).unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::MissingFile { .. }
-    ));
-    assert!(matches!(
-        open_err(&dir.path().join("nope")),
-        DataError::MissingFile { .. }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::MissingFile { .. }));
+    assert!(matches!(open_err(&dir.path().join("nope")), DataError::MissingFile { .. }));
 }
 
 #[test]
 fn toml_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     write_valid(dir.path(), 3);
-    std::fs::write(
-        dir.path().join("dataset.toml"),
-        "name = \"x\"\ntr = 2.0\ntrim_end = \"ten\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("dataset.toml"), "name = \"x\"\ntr = 2.0\ntrim_end = \"ten\"\n").unwrap();
     let e = open_err(dir.path());
     assert!(matches!(e, DataError::Toml { line: Some(3), .. }), "{e}");
     assert!(e.to_string().contains("dataset.toml, line 3"), "{e}");
@@ -221,14 +163,8 @@ fn grid_mismatches_name_the_file_and_both_grids() {
         )
         .unwrap();
     let e = open_err(dir.path());
-    assert!(
-        matches!(e, DataError::GridMismatch { ref path, .. } if path.ends_with("bold/run-02.nii.gz")),
-        "{e}"
-    );
-    assert!(
-        e.to_string().contains("-8") && e.to_string().contains("-6]"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::GridMismatch { ref path, .. } if path.ends_with("bold/run-02.nii.gz")), "{e}");
+    assert!(e.to_string().contains("-8") && e.to_string().contains("-6]"), "{e}");
     // Other dims.
     let small = Mask::from_fn([6, 5, 3], AFFINE, |_| true).unwrap();
     small
@@ -239,35 +175,16 @@ fn grid_mismatches_name_the_file_and_both_grids() {
             Compression::fast(),
         )
         .unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::GridMismatch { .. }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::GridMismatch { .. }));
     // A 3D image where a 4D run is expected.
-    small_mask()
-        .write_map(
-            &dir.path().join("bold/run-02.nii.gz"),
-            &vec![1.0; small_mask().n_voxels()],
-        )
-        .unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::WrongDimensionality { expected: "4D", .. }
-    ));
+    small_mask().write_map(&dir.path().join("bold/run-02.nii.gz"), &vec![1.0; small_mask().n_voxels()]).unwrap();
+    assert!(matches!(open_err(dir.path()), DataError::WrongDimensionality { expected: "4D", .. }));
     // Reliability and ROI maps are checked too.
     let dir = tempfile::tempdir().unwrap();
     write_valid(dir.path(), 3);
-    small
-        .write_map(
-            &dir.path().join("rois/BA44.nii.gz"),
-            &vec![1.0; small.n_voxels()],
-        )
-        .unwrap();
+    small.write_map(&dir.path().join("rois/BA44.nii.gz"), &vec![1.0; small.n_voxels()]).unwrap();
     let e = open_err(dir.path());
-    assert!(
-        matches!(e, DataError::GridMismatch { ref path, .. } if path.ends_with("rois/BA44.nii.gz")),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::GridMismatch { ref path, .. } if path.ends_with("rois/BA44.nii.gz")), "{e}");
 }
 
 #[test]
@@ -276,53 +193,28 @@ fn run_files_must_pair_up_and_be_numbered_without_gaps() {
     write_valid(dir.path(), 4);
     std::fs::remove_file(dir.path().join("words/run-03.tsv")).unwrap();
     let e = open_err(dir.path());
-    assert!(
-        matches!(e, DataError::RunFilesMismatch { ref problems, .. } if problems.len() == 1),
-        "{e}"
-    );
-    assert!(
-        e.to_string()
-            .contains("run-03: bold/run-03.nii.gz has no words/run-03.tsv"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::RunFilesMismatch { ref problems, .. } if problems.len() == 1), "{e}");
+    assert!(e.to_string().contains("run-03: bold/run-03.nii.gz has no words/run-03.tsv"), "{e}");
     std::fs::remove_file(dir.path().join("bold/run-03.nii.gz")).unwrap();
     let e = open_err(dir.path());
     assert!(matches!(e, DataError::RunNumbering { .. }), "{e}");
     assert!(e.to_string().contains("run-01, run-02, run-04"), "{e}");
     std::fs::write(dir.path().join("words/run-x.tsv"), "").unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::RunNumbering { .. }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::RunNumbering { .. }));
 }
 
 #[test]
 fn too_few_runs_and_too_few_scans() {
     let dir = tempfile::tempdir().unwrap();
     write_valid(dir.path(), 2);
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::TooFewRuns {
-            found: 2,
-            min: 3,
-            ..
-        }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::TooFewRuns { found: 2, min: 3, .. }));
     let dir = tempfile::tempdir().unwrap();
     let mask = write_valid(dir.path(), 3);
-    mask.write_series(
-        &dir.path().join("bold/run-03.nii.gz"),
-        bold(&mask, 22, 0).as_ref(),
-        2.0,
-        Compression::fast(),
-    )
-    .unwrap();
+    mask.write_series(&dir.path().join("bold/run-03.nii.gz"), bold(&mask, 22, 0).as_ref(), 2.0, Compression::fast())
+        .unwrap();
     std::fs::write(dir.path().join("words/run-03.tsv"), words_tsv(3)).unwrap();
     let e = open_err(dir.path());
-    assert!(
-        matches!(e, DataError::TooFewScans { n_scans: 22, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::TooFewScans { n_scans: 22, .. }), "{e}");
     assert!(e.to_string().contains("run-03.nii.gz"), "{e}");
 }
 
@@ -331,34 +223,15 @@ fn bad_words_name_file_line_and_word() {
     let dir = tempfile::tempdir().unwrap();
     write_valid(dir.path(), 3);
     let path = dir.path().join("words/run-02.tsv");
-    std::fs::write(
-        &path,
-        "word\tonset\toffset\nfox\t1.0\t1.2\nlate\t60.0\t60.3\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "word\tonset\toffset\nfox\t1.0\t1.2\nlate\t60.0\t60.3\n").unwrap();
     let e = open_err(dir.path());
-    assert!(
-        matches!(e, DataError::WordOutsideRun { line: 3, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::WordOutsideRun { line: 3, .. }), "{e}");
     let msg = e.to_string();
-    assert!(
-        msg.contains("run-02.tsv, line 3") && msg.contains("\"late\"") && msg.contains("60 s"),
-        "{msg}"
-    );
+    assert!(msg.contains("run-02.tsv, line 3") && msg.contains("\"late\"") && msg.contains("60 s"), "{msg}");
     std::fs::write(&path, "word\tonset\toffset\nfox\t1.0\t0.2\n").unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::WordTiming { line: 2, .. }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::WordTiming { line: 2, .. }));
     std::fs::write(&path, "word\tonset\toffset\nfox\t1.0\n").unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::WordFile { line: 2, .. }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::WordFile { line: 2, .. }));
     std::fs::write(&path, "token\tstart\tend\n").unwrap();
-    assert!(matches!(
-        open_err(dir.path()),
-        DataError::WordFile { line: 1, .. }
-    ));
+    assert!(matches!(open_err(dir.path()), DataError::WordFile { line: 1, .. }));
 }

@@ -82,9 +82,7 @@ pub struct FeaturesMeta {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> std::result::Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -108,12 +106,7 @@ impl FeaturesMeta {
     }
 
     fn check(&self, path: &Path) -> Result<()> {
-        let bad = |reason: String| {
-            Err(DataError::Features {
-                path: path.to_path_buf(),
-                reason,
-            })
-        };
+        let bad = |reason: String| Err(DataError::Features { path: path.to_path_buf(), reason });
         if self.n_layers == 0 {
             return bad("n_layers is 0: a features folder holds at least layer-00".into());
         }
@@ -169,10 +162,7 @@ impl Features {
             message: e.to_string(),
         })?;
         meta.check(&meta_path)?;
-        let features = Features {
-            dir: dir.to_path_buf(),
-            meta,
-        };
+        let features = Features { dir: dir.to_path_buf(), meta };
         for k in 0..features.meta.n_layers {
             let path = features.layer_path(k);
             if !path.is_file() {
@@ -232,10 +222,7 @@ impl Features {
         let mut file = LayerFile::open(&path)?;
         let mut numbers: Vec<usize> = Vec::new();
         for name in file.metadata.tensors().keys() {
-            match name
-                .strip_prefix("run-")
-                .and_then(|n| n.parse::<usize>().ok())
-            {
+            match name.strip_prefix("run-").and_then(|n| n.parse::<usize>().ok()) {
                 Some(n) => numbers.push(n),
                 None => log::warn!("{}: ignoring tensor {name:?} (not run-XX)", path.display()),
             }
@@ -247,10 +234,7 @@ impl Features {
                 return Err(DataError::Tensor {
                     path: path.clone(),
                     tensor: run_label(r),
-                    reason: format!(
-                        "missing: expected one tensor per run, run-01 to {}",
-                        run_label(expected.max(1))
-                    ),
+                    reason: format!("missing: expected one tensor per run, run-01 to {}", run_label(expected.max(1))),
                 });
             }
         }
@@ -264,8 +248,6 @@ impl Features {
                 ),
             });
         }
-        (0..expected)
-            .map(|r| file.read(&run_label(r + 1), self.meta.dims[k], n_words.map(|n| n[r])))
-            .collect()
+        (0..expected).map(|r| file.read(&run_label(r + 1), self.meta.dims[k], n_words.map(|n| n[r]))).collect()
     }
 }

@@ -22,26 +22,18 @@ pub(super) struct LayerFile {
 
 impl LayerFile {
     pub(super) fn open(path: &Path) -> Result<Self> {
-        let bad = |reason: String| DataError::Safetensors {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let bad = |reason: String| DataError::Safetensors { path: path.to_path_buf(), reason };
         let mut file = File::open(path).map_err(|e| DataError::read(path, e))?;
         let file_len = file.metadata().map_err(|e| DataError::read(path, e))?.len();
         let mut n = [0u8; 8];
-        file.read_exact(&mut n)
-            .map_err(|_| bad("shorter than its 8-byte header length".into()))?;
+        file.read_exact(&mut n).map_err(|_| bad("shorter than its 8-byte header length".into()))?;
         let n = u64::from_le_bytes(n);
         if n > 100_000_000 || 8 + n > file_len {
-            return Err(bad(format!(
-                "header length {n} does not fit in a file of {file_len} bytes"
-            )));
+            return Err(bad(format!("header length {n} does not fit in a file of {file_len} bytes")));
         }
         let mut header = vec![0u8; n as usize];
-        file.read_exact(&mut header)
-            .map_err(|e| DataError::read(path, e))?;
-        let metadata: Metadata =
-            serde_json::from_slice(&header).map_err(|e| bad(format!("bad header ({e})")))?;
+        file.read_exact(&mut header).map_err(|e| DataError::read(path, e))?;
+        let metadata: Metadata = serde_json::from_slice(&header).map_err(|e| bad(format!("bad header ({e})")))?;
         let data_start = 8 + n;
         if data_start + metadata.data_len() as u64 != file_len {
             return Err(bad(format!(
@@ -50,25 +42,12 @@ impl LayerFile {
                 file_len - data_start
             )));
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            file,
-            metadata,
-            data_start,
-        })
+        Ok(Self { path: path.to_path_buf(), file, metadata, data_start })
     }
 
     pub(super) fn read(&mut self, name: &str, dim: usize, rows: Option<usize>) -> Result<Mat<f32>> {
-        let bad = |reason: String| DataError::Tensor {
-            path: self.path.clone(),
-            tensor: name.to_string(),
-            reason,
-        };
-        let info = self
-            .metadata
-            .info(name)
-            .ok_or_else(|| bad("missing".into()))?
-            .clone();
+        let bad = |reason: String| DataError::Tensor { path: self.path.clone(), tensor: name.to_string(), reason };
+        let info = self.metadata.info(name).ok_or_else(|| bad("missing".into()))?.clone();
         if info.dtype != Dtype::F32 {
             return Err(bad(format!("dtype {:?}, expected F32", info.dtype)));
         }
@@ -132,25 +111,14 @@ pub fn write_tensors(path: &Path, tensors: &[(&str, MatRef<'_, f32>, Vec<usize>)
             return Err(DataError::Tensor {
                 path: path.to_path_buf(),
                 tensor: name.to_string(),
-                reason: format!(
-                    "shape {shape:?} does not hold a {} x {} matrix",
-                    m.nrows(),
-                    m.ncols()
-                ),
+                reason: format!("shape {shape:?} does not hold a {} x {} matrix", m.nrows(), m.ncols()),
             });
         }
     }
-    let views: Vec<(&str, RowMajor<'_>)> = tensors
-        .iter()
-        .map(|(n, m, s)| (*n, RowMajor(*m, s.clone())))
-        .collect();
+    let views: Vec<(&str, RowMajor<'_>)> = tensors.iter().map(|(n, m, s)| (*n, RowMajor(*m, s.clone()))).collect();
     write_atomic_path(path, |tmp| {
-        safetensors::serialize_to_file(views, None, tmp).map_err(|e| DataError::Safetensors {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        File::open(tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| DataError::write(path, e))
+        safetensors::serialize_to_file(views, None, tmp)
+            .map_err(|e| DataError::Safetensors { path: path.to_path_buf(), reason: e.to_string() })?;
+        File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| DataError::write(path, e))
     })
 }

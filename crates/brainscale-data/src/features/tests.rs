@@ -6,10 +6,7 @@ use safetensors::Dtype;
 use super::*;
 
 fn runs(dim: usize, seed: f32) -> Vec<Mat<f32>> {
-    [5, 0, 3]
-        .iter()
-        .map(|&n| Mat::from_fn(n, dim, |i, j| seed + i as f32 * 10.0 + j as f32))
-        .collect()
+    [5, 0, 3].iter().map(|&n| Mat::from_fn(n, dim, |i, j| seed + i as f32 * 10.0 + j as f32)).collect()
 }
 
 #[test]
@@ -21,9 +18,7 @@ fn round_trip_with_extra_fields_and_null_context() {
     w.write_layer(0, runs(4, 0.5)).unwrap();
     assert!(!dir.path().join("meta.json").exists());
     assert!(matches!(
-        FeaturesWriter::create(dir.path(), meta.clone())
-            .unwrap()
-            .finish(),
+        FeaturesWriter::create(dir.path(), meta.clone()).unwrap().finish(),
         Err(DataError::Features { .. })
     ));
     let mut w = FeaturesWriter::create(dir.path(), meta.clone()).unwrap();
@@ -34,70 +29,35 @@ fn round_trip_with_extra_fields_and_null_context() {
     assert_eq!(f.read_layer(1).unwrap(), runs(6, -1.0));
     assert_eq!(f.read_layer_checked(0, &[5, 0, 3]).unwrap(), runs(4, 0.5));
     let text = std::fs::read_to_string(dir.path().join("meta.json")).unwrap();
-    assert!(
-        text.contains("\"max_tokens\": null") && text.contains("\"hrf\": \"glover\""),
-        "{text}"
-    );
+    assert!(text.contains("\"max_tokens\": null") && text.contains("\"hrf\": \"glover\""), "{text}");
     // Python writers may give "context": null.
     std::fs::write(
         dir.path().join("meta.json"),
-        text.replace(
-            "\"context\": {\n    \"max_tokens\": null,\n    \"step\": null\n  }",
-            "\"context\": null",
-        ),
+        text.replace("\"context\": {\n    \"max_tokens\": null,\n    \"step\": null\n  }", "\"context\": null"),
     )
     .unwrap();
-    assert_eq!(
-        Features::open(dir.path()).unwrap().meta().context,
-        ContextMeta::default()
-    );
+    assert_eq!(Features::open(dir.path()).unwrap().meta().context, ContextMeta::default());
 }
 
 #[test]
 fn bad_folders_and_tensors() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        Features::open(dir.path()),
-        Err(DataError::MissingFile { .. })
-    ));
-    std::fs::write(
-        dir.path().join("meta.json"),
-        "{\n  \"model\": \"m\",\n  \"family\": 3\n}",
-    )
-    .unwrap();
+    assert!(matches!(Features::open(dir.path()), Err(DataError::MissingFile { .. })));
+    std::fs::write(dir.path().join("meta.json"), "{\n  \"model\": \"m\",\n  \"family\": 3\n}").unwrap();
     let e = Features::open(dir.path()).unwrap_err();
     assert!(matches!(e, DataError::Json { line: Some(3), .. }), "{e}");
     let meta = FeaturesMeta::new("m", "f", vec![4]);
-    std::fs::write(
-        dir.path().join("meta.json"),
-        serde_json::to_string(&meta).unwrap(),
-    )
-    .unwrap();
-    assert!(matches!(
-        Features::open(dir.path()),
-        Err(DataError::MissingFile { .. })
-    ));
+    std::fs::write(dir.path().join("meta.json"), serde_json::to_string(&meta).unwrap()).unwrap();
+    assert!(matches!(Features::open(dir.path()), Err(DataError::MissingFile { .. })));
     let mut w = FeaturesWriter::create(dir.path(), meta).unwrap();
-    assert!(matches!(
-        w.write_layer(0, runs(3, 0.0)),
-        Err(DataError::Tensor { .. })
-    ));
+    assert!(matches!(w.write_layer(0, runs(3, 0.0)), Err(DataError::Tensor { .. })));
     w.write_layer(0, runs(4, 0.0)).unwrap();
     let f = w.finish().unwrap();
     let e = f.read_layer_checked(0, &[5, 0, 4]).unwrap_err();
-    assert!(
-        matches!(e, DataError::Tensor { ref tensor, .. } if tensor == "run-03"),
-        "{e}"
-    );
-    assert!(
-        e.to_string().contains("layer-00.safetensors") && e.to_string().contains("shape [3, 4]"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Tensor { ref tensor, .. } if tensor == "run-03"), "{e}");
+    assert!(e.to_string().contains("layer-00.safetensors") && e.to_string().contains("shape [3, 4]"), "{e}");
     let e = f.read_layer_checked(0, &[5, 0, 3, 1]).unwrap_err();
-    assert!(
-        matches!(e, DataError::Tensor { ref tensor, .. } if tensor == "run-04"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Tensor { ref tensor, .. } if tensor == "run-04"), "{e}");
     // Wrong dtype.
     let data = vec![0u8; 2 * 5 * 4];
     let view = safetensors::tensor::TensorView::new(Dtype::F16, vec![5, 4], &data).unwrap();
@@ -107,8 +67,5 @@ fn bad_folders_and_tensors() {
     // Truncated file.
     let bytes = std::fs::read(f.layer_path(0)).unwrap();
     std::fs::write(f.layer_path(0), &bytes[..bytes.len() - 3]).unwrap();
-    assert!(matches!(
-        f.read_layer(0),
-        Err(DataError::Safetensors { .. })
-    ));
+    assert!(matches!(f.read_layer(0), Err(DataError::Safetensors { .. })));
 }

@@ -28,11 +28,7 @@ impl FeaturesWriter {
             std::fs::remove_file(&meta_path).map_err(|e| DataError::write(&meta_path, e))?;
         }
         let written = vec![false; meta.n_layers];
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            meta,
-            written,
-        })
+        Ok(Self { dir: dir.to_path_buf(), meta, written })
     }
 
     /// Writes layer `k` from one (n_words x `dims[k]`) matrix per run (run-01 first).
@@ -47,18 +43,11 @@ impl FeaturesWriter {
         let Some(&dim) = self.meta.dims.get(k) else {
             return Err(DataError::Features {
                 path,
-                reason: format!(
-                    "layer {k} is beyond n_layers = {} in the metadata",
-                    self.meta.n_layers
-                ),
+                reason: format!("layer {k} is beyond n_layers = {} in the metadata", self.meta.n_layers),
             });
         };
         if runs.is_empty() {
-            return Err(DataError::shape(
-                format!("runs of layer {k}"),
-                "at least one run",
-                0,
-            ));
+            return Err(DataError::shape(format!("runs of layer {k}"), "at least one run", 0));
         }
         if let Some((r, m)) = runs.iter().enumerate().find(|(_, m)| m.ncols() != dim) {
             return Err(DataError::Tensor {
@@ -68,11 +57,8 @@ impl FeaturesWriter {
             });
         }
         let labels: Vec<String> = (1..=runs.len()).map(run_label).collect();
-        let tensors: Vec<(&str, MatRef<'_, f32>, Vec<usize>)> = runs
-            .iter()
-            .zip(&labels)
-            .map(|(m, l)| (l.as_str(), *m, vec![m.nrows(), m.ncols()]))
-            .collect();
+        let tensors: Vec<(&str, MatRef<'_, f32>, Vec<usize>)> =
+            runs.iter().zip(&labels).map(|(m, l)| (l.as_str(), *m, vec![m.nrows(), m.ncols()])).collect();
         write_tensors(&path, &tensors)?;
         self.written[k] = true;
         Ok(())

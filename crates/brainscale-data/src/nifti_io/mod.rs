@@ -46,12 +46,7 @@ impl Grid {
     /// Whether `other` has the same dimensions and an affine equal within `tolerance`.
     pub fn matches(&self, other: &Grid, tolerance: f64) -> bool {
         self.dims == other.dims
-            && self
-                .affine
-                .iter()
-                .flatten()
-                .zip(other.affine.iter().flatten())
-                .all(|(a, b)| (a - b).abs() <= tolerance)
+            && self.affine.iter().flatten().zip(other.affine.iter().flatten()).all(|(a, b)| (a - b).abs() <= tolerance)
     }
 
     /// World coordinates of voxel (i, j, k).
@@ -123,11 +118,7 @@ impl NiftiInfo {
         if self.is_3d() {
             Ok(())
         } else {
-            Err(DataError::WrongDimensionality {
-                path: self.path.clone(),
-                expected: "3D",
-                found: self.dims.clone(),
-            })
+            Err(DataError::WrongDimensionality { path: self.path.clone(), expected: "3D", found: self.dims.clone() })
         }
     }
 
@@ -136,11 +127,7 @@ impl NiftiInfo {
         if self.ndim() == 4 {
             Ok(())
         } else {
-            Err(DataError::WrongDimensionality {
-                path: self.path.clone(),
-                expected: "4D",
-                found: self.dims.clone(),
-            })
+            Err(DataError::WrongDimensionality { path: self.path.clone(), expected: "4D", found: self.dims.clone() })
         }
     }
 

@@ -29,10 +29,7 @@ pub fn read_image(path: &Path) -> Result<Image> {
 
 /// Streams the volumes of an image: `visit(t, volume)` for each 3D volume in turn, each in
 /// Fortran order. Returns the header information.
-pub fn for_each_volume(
-    path: &Path,
-    mut visit: impl FnMut(usize, &[f32]) -> Result<()>,
-) -> Result<NiftiInfo> {
+pub fn for_each_volume(path: &Path, mut visit: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<NiftiInfo> {
     let mut reader = VolumeReader::open(path)?;
     let mut volume = vec![0f32; reader.info().grid.n_cells()];
     while let Some(t) = reader.read_next(&mut volume)? {
@@ -52,10 +49,7 @@ pub struct VolumeReader {
 
 impl fmt::Debug for VolumeReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VolumeReader")
-            .field("path", &self.info.path)
-            .field("next", &self.next)
-            .finish()
+        f.debug_struct("VolumeReader").field("path", &self.info.path).field("next", &self.next).finish()
     }
 }
 
@@ -67,25 +61,15 @@ impl VolumeReader {
         let h = &info.header;
         let decoder = Decoder::new(path, h)?;
         // Data start at vox_offset (at least 352 in a single .nii file: header + extension flag).
-        let offset = if h.vox_offset.is_finite() && h.vox_offset >= 352.0 {
-            h.vox_offset as u64
-        } else {
-            352
-        };
+        let offset = if h.vox_offset.is_finite() && h.vox_offset >= 352.0 { h.vox_offset as u64 } else { 352 };
         let skip = offset - 348;
-        let skipped = std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())
-            .map_err(|e| DataError::read(path, e))?;
+        let skipped =
+            std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).map_err(|e| DataError::read(path, e))?;
         if skipped != skip {
             return Err(DataError::nifti(path, "file ends before the voxel data"));
         }
         let raw = vec![0u8; info.grid.n_cells() * decoder.width];
-        Ok(Self {
-            info,
-            reader,
-            decoder,
-            raw,
-            next: 0,
-        })
+        Ok(Self { info, reader, decoder, raw, next: 0 })
     }
 
     /// The header information.
@@ -102,21 +86,11 @@ impl VolumeReader {
             return Ok(None);
         }
         if out.len() != self.info.grid.n_cells() {
-            return Err(DataError::shape(
-                "volume buffer",
-                self.info.grid.n_cells(),
-                out.len(),
-            ));
+            return Err(DataError::shape("volume buffer", self.info.grid.n_cells(), out.len()));
         }
         self.reader.read_exact(&mut self.raw).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                DataError::nifti(
-                    path,
-                    format!(
-                        "truncated: data end inside volume {t} of {}",
-                        self.info.n_volumes()
-                    ),
-                )
+                DataError::nifti(path, format!("truncated: data end inside volume {t} of {}", self.info.n_volumes()))
             } else {
                 DataError::read(path, e)
             }
@@ -135,44 +109,21 @@ fn open_reader(path: &Path) -> Result<Box<dyn Read + Send>> {
         let buf = file.fill_buf().map_err(|e| DataError::read(path, e))?;
         buf.len() >= 2 && buf[0] == 0x1f && buf[1] == 0x8b
     };
-    if magic {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            GzDecoder::new(file),
-        )))
-    } else {
-        Ok(Box::new(file))
-    }
+    if magic { Ok(Box::new(BufReader::with_capacity(1 << 16, GzDecoder::new(file)))) } else { Ok(Box::new(file)) }
 }
 
 fn read_header(path: &Path, reader: &mut impl Read) -> Result<NiftiInfo> {
-    let header = NiftiHeader::from_reader(reader)
-        .map_err(|e| DataError::nifti(path, format!("bad header ({e})")))?;
+    let header = NiftiHeader::from_reader(reader).map_err(|e| DataError::nifti(path, format!("bad header ({e})")))?;
     let ndim = header.dim[0] as usize;
     if !(1..=7).contains(&ndim) {
-        return Err(DataError::nifti(
-            path,
-            format!("dim[0] = {ndim}, expected 1..7"),
-        ));
+        return Err(DataError::nifti(path, format!("dim[0] = {ndim}, expected 1..7")));
     }
     let dims: Vec<usize> = header.dim[1..=ndim].iter().map(|&d| d as usize).collect();
     if ndim < 3 || dims.contains(&0) {
-        return Err(DataError::WrongDimensionality {
-            path: path.to_path_buf(),
-            expected: "3D or 4D",
-            found: dims,
-        });
+        return Err(DataError::WrongDimensionality { path: path.to_path_buf(), expected: "3D or 4D", found: dims });
     }
-    let grid = Grid {
-        dims: [dims[0], dims[1], dims[2]],
-        affine: affine_from_header(&header),
-    };
-    Ok(NiftiInfo {
-        path: path.to_path_buf(),
-        dims,
-        grid,
-        header,
-    })
+    let grid = Grid { dims: [dims[0], dims[1], dims[2]], affine: affine_from_header(&header) };
+    Ok(NiftiInfo { path: path.to_path_buf(), dims, grid, header })
 }
 
 /// Converts raw voxel bytes to f32.
@@ -203,24 +154,11 @@ impl Decoder {
         };
         // nibabel: a slope of 0 or NaN means "no scaling".
         let (slope, inter) = if h.scl_slope.is_finite() && h.scl_slope != 0.0 {
-            (
-                h.scl_slope as f64,
-                if h.scl_inter.is_finite() {
-                    h.scl_inter as f64
-                } else {
-                    0.0
-                },
-            )
+            (h.scl_slope as f64, if h.scl_inter.is_finite() { h.scl_inter as f64 } else { 0.0 })
         } else {
             (1.0, 0.0)
         };
-        Ok(Self {
-            datatype: h.datatype,
-            width,
-            little: h.endianness == Endianness::Little,
-            slope,
-            inter,
-        })
+        Ok(Self { datatype: h.datatype, width, little: h.endianness == Endianness::Little, slope, inter })
     }
 
     fn decode(&self, raw: &[u8], out: &mut [f32]) {
@@ -231,11 +169,7 @@ impl Decoder {
                 for (o, c) in out.iter_mut().zip(raw.chunks_exact(w)) {
                     let mut b = [0u8; std::mem::size_of::<$t>()];
                     b.copy_from_slice(c);
-                    let v = if little {
-                        <$t>::from_le_bytes(b)
-                    } else {
-                        <$t>::from_be_bytes(b)
-                    };
+                    let v = if little { <$t>::from_le_bytes(b) } else { <$t>::from_be_bytes(b) };
                     *o = v as f32;
                 }
             };

@@ -9,12 +9,7 @@ use super::*;
 fn lpp_grid() -> Grid {
     Grid {
         dims: [5, 4, 3],
-        affine: [
-            [4.0, 0.0, 0.0, -72.0],
-            [0.0, 4.0, 0.0, -106.0],
-            [0.0, 0.0, 4.0, -64.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ],
+        affine: [[4.0, 0.0, 0.0, -72.0], [0.0, 4.0, 0.0, -106.0], [0.0, 0.0, 4.0, -64.0], [0.0, 0.0, 0.0, 1.0]],
     }
 }
 
@@ -27,19 +22,12 @@ fn write_then_read_keeps_values_affine_and_codes() {
     template.qform_code = 1;
     for name in ["map.nii.gz", "map.nii"] {
         let path = dir.path().join(name);
-        write_f32(
-            &path,
-            &template,
-            &[5, 4, 3],
-            None,
-            Compression::default(),
-            |_, v| {
-                for (n, x) in v.iter_mut().enumerate() {
-                    *x = n as f32 * 0.5 - 3.0;
-                }
-                Ok(())
-            },
-        )
+        write_f32(&path, &template, &[5, 4, 3], None, Compression::default(), |_, v| {
+            for (n, x) in v.iter_mut().enumerate() {
+                *x = n as f32 * 0.5 - 3.0;
+            }
+            Ok(())
+        })
         .unwrap();
         let img = read_image(&path).unwrap();
         assert_eq!(img.info.dims, vec![5, 4, 3]);
@@ -57,17 +45,10 @@ fn four_d_streams_volume_by_volume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bold.nii.gz");
     let template = header_for_grid(&lpp_grid(), 4);
-    write_f32(
-        &path,
-        &template,
-        &[5, 4, 3, 7],
-        Some(2.0),
-        Compression::fast(),
-        |t, v| {
-            v[0] = t as f32;
-            Ok(())
-        },
-    )
+    write_f32(&path, &template, &[5, 4, 3, 7], Some(2.0), Compression::fast(), |t, v| {
+        v[0] = t as f32;
+        Ok(())
+    })
     .unwrap();
     let info = read_info(&path).unwrap();
     assert_eq!(info.n_volumes(), 7);
@@ -85,35 +66,16 @@ fn four_d_streams_volume_by_volume() {
 fn qform_round_trips_rotations_and_flips() {
     let c = std::f64::consts::FRAC_1_SQRT_2;
     let affines = [
-        [
-            [-2.0, 0.0, 0.0, 90.0],
-            [0.0, 2.0, 0.0, -126.0],
-            [0.0, 0.0, 2.0, -72.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ],
-        [
-            [3.0 * c, -3.0 * c, 0.0, 1.0],
-            [3.0 * c, 3.0 * c, 0.0, 2.0],
-            [0.0, 0.0, -3.0, 3.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ],
+        [[-2.0, 0.0, 0.0, 90.0], [0.0, 2.0, 0.0, -126.0], [0.0, 0.0, 2.0, -72.0], [0.0, 0.0, 0.0, 1.0]],
+        [[3.0 * c, -3.0 * c, 0.0, 1.0], [3.0 * c, 3.0 * c, 0.0, 2.0], [0.0, 0.0, -3.0, 3.0], [0.0, 0.0, 0.0, 1.0]],
     ];
     for affine in affines {
-        let h = header_for_grid(
-            &Grid {
-                dims: [2, 2, 2],
-                affine,
-            },
-            1,
-        );
+        let h = header_for_grid(&Grid { dims: [2, 2, 2], affine }, 1);
         assert_eq!(h.qform_code, 1);
         let q = qform_affine(&h);
         for r in 0..4 {
             for col in 0..4 {
-                assert!(
-                    (q[r][col] - affine[r][col]).abs() < 1e-5,
-                    "{q:?} vs {affine:?}"
-                );
+                assert!((q[r][col] - affine[r][col]).abs() < 1e-5, "{q:?} vs {affine:?}");
             }
         }
     }
@@ -126,15 +88,7 @@ fn truncated_and_non_nifti_files_are_errors() {
     write_plain(&path, b"not a nifti file at all").unwrap();
     assert!(matches!(read_info(&path), Err(DataError::Nifti { .. })));
     let good = dir.path().join("good.nii");
-    write_f32(
-        &good,
-        &header_for_grid(&lpp_grid(), 4),
-        &[5, 4, 3],
-        None,
-        Compression::fast(),
-        |_, _| Ok(()),
-    )
-    .unwrap();
+    write_f32(&good, &header_for_grid(&lpp_grid(), 4), &[5, 4, 3], None, Compression::fast(), |_, _| Ok(())).unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let cut = dir.path().join("cut.nii");
     write_plain(&cut, &bytes[..400]).unwrap();

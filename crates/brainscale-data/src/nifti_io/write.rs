@@ -22,9 +22,7 @@ pub fn write_f32(
     level: Compression,
     mut fill: impl FnMut(usize, &mut [f32]) -> Result<()>,
 ) -> Result<()> {
-    if !(dims.len() == 3 || dims.len() == 4)
-        || dims.iter().any(|&d| d == 0 || d > i16::MAX as usize)
-    {
+    if !(dims.len() == 3 || dims.len() == 4) || dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) {
         return Err(DataError::shape(
             format!("image dimensions for {}", path.display()),
             "3 or 4 sizes in 1..=32767",
@@ -39,16 +37,14 @@ pub fn write_f32(
         let mut volume = vec![0f32; n_cells];
         let mut bytes = vec![0u8; n_cells * 4];
         let mut body = |out: &mut dyn Write| -> Result<()> {
-            out.write_all(&header)
-                .map_err(|e| DataError::write(path, e))?;
+            out.write_all(&header).map_err(|e| DataError::write(path, e))?;
             for t in 0..n_volumes {
                 volume.fill(0.0);
                 fill(t, &mut volume)?;
                 for (b, v) in bytes.chunks_exact_mut(4).zip(&volume) {
                     b.copy_from_slice(&v.to_le_bytes());
                 }
-                out.write_all(&bytes)
-                    .map_err(|e| DataError::write(path, e))?;
+                out.write_all(&bytes).map_err(|e| DataError::write(path, e))?;
             }
             Ok(())
         };
@@ -78,9 +74,7 @@ fn header_bytes(t: &NiftiHeader, dims: &[usize], tr: Option<f64>) -> Vec<u8> {
         pixdim[0] = 1.0;
     }
     if dims.len() == 4 {
-        pixdim[4] = tr
-            .map(|t| t as f32)
-            .unwrap_or(if pixdim[4] > 0.0 { pixdim[4] } else { 1.0 });
+        pixdim[4] = tr.map(|t| t as f32).unwrap_or(if pixdim[4] > 0.0 { pixdim[4] } else { 1.0 });
     }
     b.extend_from_slice(&348i32.to_le_bytes());
     b.extend_from_slice(&[0u8; 10]); // data_type
@@ -107,16 +101,8 @@ fn header_bytes(t: &NiftiHeader, dims: &[usize], tr: Option<f64>) -> Vec<u8> {
     f32s(&mut b, 0.0); // scl_inter
     i16s(&mut b, 0); // slice_end
     b.push(0); // slice_code
-    let units = if dims.len() == 4 {
-        (t.xyzt_units & 0x07) | 0x08
-    } else {
-        t.xyzt_units & 0x07
-    };
-    b.push(if units & 0x07 == 0 {
-        units | 0x02
-    } else {
-        units
-    });
+    let units = if dims.len() == 4 { (t.xyzt_units & 0x07) | 0x08 } else { t.xyzt_units & 0x07 };
+    b.push(if units & 0x07 == 0 { units | 0x02 } else { units });
     f32s(&mut b, 0.0); // cal_max
     f32s(&mut b, 0.0); // cal_min
     f32s(&mut b, 0.0); // slice_duration
@@ -130,14 +116,7 @@ fn header_bytes(t: &NiftiHeader, dims: &[usize], tr: Option<f64>) -> Vec<u8> {
     b.extend_from_slice(&[0u8; 24]); // aux_file
     i16s(&mut b, t.qform_code);
     i16s(&mut b, t.sform_code);
-    for v in [
-        t.quatern_b,
-        t.quatern_c,
-        t.quatern_d,
-        t.quatern_x,
-        t.quatern_y,
-        t.quatern_z,
-    ] {
+    for v in [t.quatern_b, t.quatern_c, t.quatern_d, t.quatern_x, t.quatern_y, t.quatern_z] {
         f32s(&mut b, v);
     }
     for v in t.srow_x.iter().chain(&t.srow_y).chain(&t.srow_z) {
@@ -155,7 +134,5 @@ fn header_bytes(t: &NiftiHeader, dims: &[usize], tr: Option<f64>) -> Vec<u8> {
 pub(super) fn write_plain(path: &Path, data: &[u8]) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| DataError::write(path, e))?;
     let mut w = std::io::BufWriter::new(file);
-    w.write_all(data)
-        .and_then(|_| w.flush())
-        .map_err(|e| DataError::write(path, e))
+    w.write_all(data).and_then(|_| w.flush()).map_err(|e| DataError::write(path, e))
 }

@@ -32,9 +32,7 @@ pub(crate) fn brain_mask(dims: [usize; 3], affine: Affine) -> Result<Mask> {
     let grid = crate::nifti_io::Grid { dims, affine };
     let inside = |ijk: [usize; 3]| {
         let p = grid.world(ijk);
-        let ellipsoid: f64 = (0..3)
-            .map(|d| ((p[d] - BRAIN_CENTRE[d]) / BRAIN_SEMI_AXES[d]).powi(2))
-            .sum();
+        let ellipsoid: f64 = (0..3).map(|d| ((p[d] - BRAIN_CENTRE[d]) / BRAIN_SEMI_AXES[d]).powi(2)).sum();
         ellipsoid <= 1.0
             || PAPER_ROIS.iter().any(|(_, c)| {
                 let mirrored = [-c[0], c[1], c[2]];
@@ -42,9 +40,7 @@ pub(crate) fn brain_mask(dims: [usize; 3], affine: Affine) -> Result<Mask> {
             })
     };
     let nx = dims[0];
-    Mask::from_fn(dims, affine, |[i, j, k]| {
-        inside([i, j, k]) && inside([nx - 1 - i, j, k])
-    })
+    Mask::from_fn(dims, affine, |[i, j, k]| inside([i, j, k]) && inside([nx - 1 - i, j, k]))
 }
 
 /// Euclidean distance in mm.
@@ -66,11 +62,7 @@ pub(crate) struct Planting {
 
 /// Amplitude profile in a planted sphere: 1 at the centre, 1/2 at the radius, 0 beyond.
 fn profile(d: f64, radius: f64) -> f64 {
-    if d <= radius {
-        1.0 - 0.5 * (d / radius).powi(2)
-    } else {
-        0.0
-    }
+    if d <= radius { 1.0 - 0.5 * (d / radius).powi(2) } else { 0.0 }
 }
 
 /// Planted spheres of `radius` mm at the paper's left ROIs (amplitude 1) and at their mirror
@@ -92,11 +84,7 @@ pub(crate) fn planting(mask: &Mask, radius: f64, right_ratio: f64) -> Planting {
             }
         }
     }
-    Planting {
-        amplitude,
-        regions,
-        counts,
-    }
+    Planting { amplitude, regions, counts }
 }
 
 /// The paper's ROIs on `mask`: for each, a 0/1 value per voxel (10 mm sphere within the mask).
@@ -104,17 +92,7 @@ pub(crate) fn roi_maps(mask: &Mask) -> Vec<(&'static str, Vec<f32>)> {
     PAPER_ROIS
         .iter()
         .map(|(name, c)| {
-            let values = mask
-                .xyz()
-                .iter()
-                .map(|&p| {
-                    if distance(p, *c) <= ROI_RADIUS_MM {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
+            let values = mask.xyz().iter().map(|&p| if distance(p, *c) <= ROI_RADIUS_MM { 1.0 } else { 0.0 }).collect();
             (*name, values)
         })
         .collect()
@@ -125,21 +103,12 @@ mod tests {
     use super::*;
     use crate::mask::{Hemisphere, HemisphereRule};
 
-    const LPP: Affine = [
-        [4.0, 0.0, 0.0, -72.0],
-        [0.0, 4.0, 0.0, -106.0],
-        [0.0, 0.0, 4.0, -64.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ];
+    const LPP: Affine = [[4.0, 0.0, 0.0, -72.0], [0.0, 4.0, 0.0, -106.0], [0.0, 0.0, 4.0, -64.0], [0.0, 0.0, 0.0, 1.0]];
 
     #[test]
     fn mask_is_symmetric_brain_sized_and_holds_the_rois() {
         let mask = brain_mask([37, 46, 38], LPP).unwrap();
-        assert!(
-            (20_000..32_000).contains(&mask.n_voxels()),
-            "{} voxels",
-            mask.n_voxels()
-        );
+        assert!((20_000..32_000).contains(&mask.n_voxels()), "{} voxels", mask.n_voxels());
         assert!(mask.mirror_index().iter().all(Option::is_some));
         let world = mask.hemispheres(HemisphereRule::World);
         let left = world.iter().filter(|&&h| h == Hemisphere::Left).count();

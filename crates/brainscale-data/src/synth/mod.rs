@@ -111,22 +111,13 @@ impl Default for SynthParams {
 impl SynthParams {
     /// A small, fast dataset for tests: Small grid, 4 runs of 80 scans.
     pub fn small(seed: u64) -> Self {
-        Self {
-            seed,
-            n_runs: 4,
-            n_scans: 80,
-            grid: SynthGrid::Small,
-            ..Self::default()
-        }
+        Self { seed, n_runs: 4, n_scans: 80, grid: SynthGrid::Small, ..Self::default() }
     }
 
     fn check(&self) -> Result<()> {
         let bad = |reason: String| Err(DataError::SynthParams { reason });
         if self.n_runs < MIN_RUNS {
-            return bad(format!(
-                "n_runs = {}: at least {MIN_RUNS} runs are needed",
-                self.n_runs
-            ));
+            return bad(format!("n_runs = {}: at least {MIN_RUNS} runs are needed", self.n_runs));
         }
         if self.n_scans <= self.trim_start + self.trim_end + 2 {
             return bad(format!(
@@ -136,10 +127,7 @@ impl SynthParams {
             ));
         }
         if !(self.tr.is_finite() && self.tr > 0.0) || (self.n_scans as f64 * self.tr) < 10.0 {
-            return bad(format!(
-                "tr = {} s with {} scans: runs must last at least 10 s",
-                self.tr, self.n_scans
-            ));
+            return bad(format!("tr = {} s with {} scans: runs must last at least 10 s", self.tr, self.n_scans));
         }
         if self.n_latent == 0 || self.n_word_types < 10 {
             return bad(format!(
@@ -147,18 +135,14 @@ impl SynthParams {
                 self.n_latent, self.n_word_types
             ));
         }
-        let finite_non_negative = [
-            self.snr,
-            self.right_ratio,
-            self.signal_radius_mm,
-            self.noise_spread,
-        ];
-        if finite_non_negative
-            .iter()
-            .any(|x| !(x.is_finite() && *x >= 0.0))
+        let finite_non_negative = [self.snr, self.right_ratio, self.signal_radius_mm, self.noise_spread];
+        if finite_non_negative.iter().any(|x| !(x.is_finite() && *x >= 0.0))
             || !(0.0..=1.0).contains(&self.context_weight)
         {
-            return bad("snr, right_ratio, signal_radius_mm, noise_spread must be finite and >= 0, context_weight in [0, 1]".into());
+            return bad(
+                "snr, right_ratio, signal_radius_mm, noise_spread must be finite and >= 0, context_weight in [0, 1]"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -205,29 +189,17 @@ impl std::fmt::Display for SynthSummary {
             self.n_planted
         )?;
         if !self.roi_voxels.is_empty() {
-            let rois: Vec<String> = self
-                .roi_voxels
-                .iter()
-                .map(|(n, c)| format!("{n} {c}"))
-                .collect();
+            let rois: Vec<String> = self.roi_voxels.iter().map(|(n, c)| format!("{n} {c}")).collect();
             write!(f, "; ROIs: {}", rois.join(", "))?;
         }
         Ok(())
     }
 }
 
-const LPP_AFFINE: Affine = [
-    [4.0, 0.0, 0.0, -72.0],
-    [0.0, 4.0, 0.0, -106.0],
-    [0.0, 0.0, 4.0, -64.0],
-    [0.0, 0.0, 0.0, 1.0],
-];
-const SMALL_AFFINE: Affine = [
-    [8.0, 0.0, 0.0, -72.0],
-    [0.0, 8.0, 0.0, -106.0],
-    [0.0, 0.0, 8.0, -64.0],
-    [0.0, 0.0, 0.0, 1.0],
-];
+const LPP_AFFINE: Affine =
+    [[4.0, 0.0, 0.0, -72.0], [0.0, 4.0, 0.0, -106.0], [0.0, 0.0, 4.0, -64.0], [0.0, 0.0, 0.0, 1.0]];
+const SMALL_AFFINE: Affine =
+    [[8.0, 0.0, 0.0, -72.0], [0.0, 8.0, 0.0, -106.0], [0.0, 0.0, 8.0, -64.0], [0.0, 0.0, 0.0, 1.0]];
 
 /// Writes a synthetic dataset in layout v1 to `out` (created if needed; existing files with
 /// the same names are replaced, each atomically).
@@ -255,40 +227,19 @@ pub fn write_dataset(out: &Path, params: &SynthParams) -> Result<SynthSummary> {
     let (n_runs, n_scans, dim) = (params.n_runs, params.n_scans, params.n_latent);
 
     // Words, latent features and regressors of every run (small: words x dim per run).
-    let vocab = text::Vocabulary::new(
-        &mut signal::rng(seed, Stream::Vocabulary, 0),
-        params.n_word_types,
-    );
-    let types = signal::type_vectors(
-        &mut signal::rng(seed, Stream::TypeVectors, 0),
-        params.n_word_types,
-        dim,
-    );
+    let vocab = text::Vocabulary::new(&mut signal::rng(seed, Stream::Vocabulary, 0), params.n_word_types);
+    let types = signal::type_vectors(&mut signal::rng(seed, Stream::TypeVectors, 0), params.n_word_types, dim);
     let reg_params = RegressorParams::new(params.tr, n_scans, params.hrf);
     let mut latents = Vec::with_capacity(n_runs);
     let mut regressors = Vec::with_capacity(n_runs);
     let mut n_words = Vec::with_capacity(n_runs);
     for r in 0..n_runs {
-        let speech = text::speech(
-            &mut signal::rng(seed, Stream::Speech, r as u64),
-            &vocab,
-            n_scans as f64 * params.tr,
-        );
+        let speech = text::speech(&mut signal::rng(seed, Stream::Speech, r as u64), &vocab, n_scans as f64 * params.tr);
         let label = run_label(r + 1);
-        speech
-            .words
-            .write_tsv(&out.join(format!("words/{label}.tsv")))?;
-        write_bytes_atomic(
-            &out.join(format!("text/{label}.txt")),
-            speech.text.as_bytes(),
-        )?;
+        speech.words.write_tsv(&out.join(format!("words/{label}.tsv")))?;
+        write_bytes_atomic(&out.join(format!("text/{label}.txt")), speech.text.as_bytes())?;
         let mut context_rng = signal::rng(seed, Stream::Context, r as u64);
-        let latent = signal::latent_features(
-            &speech.types,
-            &types,
-            params.context_weight,
-            &mut context_rng,
-        );
+        let latent = signal::latent_features(&speech.types, &types, params.context_weight, &mut context_rng);
         regressors.push(signal::regressors(&speech.words, &latent, &reg_params)?);
         n_words.push(speech.words.len());
         latents.push(latent);
@@ -320,21 +271,9 @@ pub fn write_dataset(out: &Path, params: &SynthParams) -> Result<SynthSummary> {
     let mut roi_voxels = Vec::new();
     for (name, values) in brain::roi_maps(&mask) {
         mask.write_map(&out.join(format!("rois/{name}.nii.gz")), &values)?;
-        roi_voxels.push((
-            name.to_string(),
-            values.iter().filter(|&&v| v > 0.0).count(),
-        ));
+        roi_voxels.push((name.to_string(), values.iter().filter(|&&v| v > 0.0).count()));
     }
-    write_truth(
-        out,
-        params,
-        &mask,
-        &latents,
-        &model,
-        &planting,
-        &n_words,
-        &roi_voxels,
-    )?;
+    write_truth(out, params, &mask, &latents, &model, &planting, &n_words, &roi_voxels)?;
     write_config(out, params)?;
     Ok(SynthSummary {
         out: out.to_path_buf(),
@@ -366,10 +305,8 @@ fn write_truth(
     meta.extra.insert("hrf".into(), params.hrf.name().into());
     meta.extra.insert("seed".into(), params.seed.into());
     let mut writer = FeaturesWriter::create(&out.join("truth/features"), meta)?;
-    let layer: Vec<Mat<f32>> = latents
-        .iter()
-        .map(|l| Mat::from_fn(l.nrows(), l.ncols(), |i, j| l[(i, j)] as f32))
-        .collect();
+    let layer: Vec<Mat<f32>> =
+        latents.iter().map(|l| Mat::from_fn(l.nrows(), l.ncols(), |i, j| l[(i, j)] as f32)).collect();
     writer.write_layer(0, layer)?;
     writer.finish()?;
 
@@ -434,29 +371,19 @@ fn write_config(out: &Path, params: &SynthParams) -> Result<()> {
     provenance.insert("generator".into(), "brainscale-data synth".into());
     provenance.insert("version".into(), env!("CARGO_PKG_VERSION").into());
     // TOML integers are signed 64-bit; larger seeds are kept as strings.
-    let seed = i64::try_from(params.seed)
-        .map(toml::Value::from)
-        .unwrap_or_else(|_| params.seed.to_string().into());
+    let seed = i64::try_from(params.seed).map(toml::Value::from).unwrap_or_else(|_| params.seed.to_string().into());
     provenance.insert("seed".into(), seed);
     let json = params.to_json();
     let parameters: toml::Table = json
         .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| json_to_toml(v).map(|v| (k.clone(), v)))
-                .collect()
-        })
+        .map(|o| o.iter().filter_map(|(k, v)| json_to_toml(v).map(|v| (k.clone(), v))).collect())
         .unwrap_or_default();
     provenance.insert("parameters".into(), toml::Value::Table(parameters));
-    config
-        .extra
-        .insert("provenance".into(), toml::Value::Table(provenance));
+    config.extra.insert("provenance".into(), toml::Value::Table(provenance));
     let path = out.join("dataset.toml");
     let mut text = Vec::new();
-    let _ = writeln!(
-        text,
-        "# Synthetic dataset written by `brainscale synth`: the signal is known; see truth/truth.json."
-    );
+    let _ =
+        writeln!(text, "# Synthetic dataset written by `brainscale synth`: the signal is known; see truth/truth.json.");
     text.extend_from_slice(config.to_toml().as_bytes());
     write_bytes_atomic(&path, &text)
 }
@@ -465,10 +392,7 @@ fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
     match v {
         serde_json::Value::String(s) => Some(s.clone().into()),
         serde_json::Value::Bool(b) => Some((*b).into()),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(toml::Value::from)
-            .or_else(|| n.as_f64().map(toml::Value::from)),
+        serde_json::Value::Number(n) => n.as_i64().map(toml::Value::from).or_else(|| n.as_f64().map(toml::Value::from)),
         _ => None,
     }
 }

@@ -25,9 +25,7 @@ pub(crate) enum Stream {
 
 /// The random generator of `stream` (and run `index`, 0 when not per run).
 pub(crate) fn rng(seed: u64, stream: Stream, index: u64) -> StdRng {
-    StdRng::seed_from_u64(splitmix(
-        splitmix(seed) ^ splitmix(((stream as u64) << 32) | index),
-    ))
+    StdRng::seed_from_u64(splitmix(splitmix(seed) ^ splitmix(((stream as u64) << 32) | index)))
 }
 
 fn splitmix(mut z: u64) -> u64 {
@@ -79,11 +77,7 @@ pub(crate) fn latent_features(
 }
 
 /// HRF regressors of the latent features: (n_scans x dim), nilearn's glover regressors.
-pub(crate) fn regressors(
-    words: &Words,
-    latent: &Mat<f64>,
-    params: &RegressorParams,
-) -> Result<Mat<f64>> {
+pub(crate) fn regressors(words: &Words, latent: &Mat<f64>, params: &RegressorParams) -> Result<Mat<f64>> {
     let op = regressor_operator(&words.onset, &words.durations(), params)?;
     Ok(&op * latent)
 }
@@ -100,9 +94,7 @@ pub(crate) fn pooled_covariance(runs: &[Mat<f64>], trim_start: usize, trim_end: 
             continue;
         }
         let rows = x.subrows(trim_start, kept);
-        let means: Vec<f64> = (0..dim)
-            .map(|d| rows.col(d).iter().sum::<f64>() / kept as f64)
-            .collect();
+        let means: Vec<f64> = (0..dim).map(|d| rows.col(d).iter().sum::<f64>() / kept as f64).collect();
         let centred = Mat::<f64>::from_fn(kept, dim, |t, d| rows[(t, d)] - means[d]);
         cov += centred.transpose() * &centred;
         n += kept;
@@ -140,12 +132,8 @@ pub(crate) fn voxel_model(
 ) -> VoxelModel {
     let dim = covariance.nrows();
     let n_voxels = planting.amplitude.len();
-    let patterns: Vec<Vec<f64>> = (0..n_regions)
-        .map(|_| (0..dim).map(|_| normal(rng)).collect())
-        .collect();
-    let noise_std: Vec<f64> = (0..n_voxels)
-        .map(|_| (noise_spread * normal(rng)).exp())
-        .collect();
+    let patterns: Vec<Vec<f64>> = (0..n_regions).map(|_| (0..dim).map(|_| normal(rng)).collect()).collect();
+    let noise_std: Vec<f64> = (0..n_voxels).map(|_| (noise_spread * normal(rng)).exp()).collect();
     let mut weights = Mat::<f64>::zeros(dim, n_voxels);
     let mut expected_r = vec![0.0; n_voxels];
     let mut planted = Vec::new();
@@ -161,22 +149,12 @@ pub(crate) fn voxel_model(
                 *x += g * p;
             }
         }
-        let norm = direction
-            .iter()
-            .map(|x| x * x)
-            .sum::<f64>()
-            .sqrt()
-            .max(f64::MIN_POSITIVE);
+        let norm = direction.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
         for (x, o) in direction.iter_mut().zip(&own) {
             *x = *x / norm + 0.5 * o / (dim as f64).sqrt();
         }
-        let variance: f64 = (0..dim)
-            .map(|i| {
-                (0..dim)
-                    .map(|j| direction[i] * covariance[(i, j)] * direction[j])
-                    .sum::<f64>()
-            })
-            .sum();
+        let variance: f64 =
+            (0..dim).map(|i| (0..dim).map(|j| direction[i] * covariance[(i, j)] * direction[j]).sum::<f64>()).sum();
         if variance <= 0.0 {
             continue;
         }
@@ -188,12 +166,7 @@ pub(crate) fn voxel_model(
         expected_r[v] = target / (1.0 + target * target).sqrt();
         planted.push(v);
     }
-    VoxelModel {
-        planted,
-        weights,
-        noise_std,
-        expected_r,
-    }
+    VoxelModel { planted, weights, noise_std, expected_r }
 }
 
 /// One run of BOLD (n_scans x n_voxels): planted signal plus white Gaussian noise.
@@ -209,9 +182,7 @@ pub(crate) fn bold_run(regressors: &Mat<f64>, model: &VoxelModel, rng: &mut StdR
     let dim = regressors.ncols();
     for &v in &model.planted {
         for t in 0..n_scans {
-            let s: f64 = (0..dim)
-                .map(|d| regressors[(t, d)] * model.weights[(d, v)])
-                .sum();
+            let s: f64 = (0..dim).map(|d| regressors[(t, d)] * model.weights[(d, v)]).sum();
             y[(t, v)] += s as f32;
         }
     }
@@ -249,16 +220,11 @@ mod tests {
         assert_eq!(model.planted, vec![0, 1]);
         let y = bold_run(&x, &model, &mut r);
         for v in 0..3 {
-            let signal: Vec<f64> = (0..n_scans)
-                .map(|t| (0..dim).map(|d| x[(t, d)] * model.weights[(d, v)]).sum())
-                .collect();
+            let signal: Vec<f64> =
+                (0..n_scans).map(|t| (0..dim).map(|d| x[(t, d)] * model.weights[(d, v)]).sum()).collect();
             let bold: Vec<f64> = (0..n_scans).map(|t| y[(t, v)] as f64).collect();
             let r = pearson(&signal, &bold);
-            assert!(
-                (r - model.expected_r[v]).abs() < 0.03,
-                "voxel {v}: r {r} vs {}",
-                model.expected_r[v]
-            );
+            assert!((r - model.expected_r[v]).abs() < 0.03, "voxel {v}: r {r} vs {}", model.expected_r[v]);
         }
         assert!((model.expected_r[0] - 0.5f64.sqrt()).abs() < 1e-12);
     }
@@ -269,10 +235,6 @@ mod tests {
         let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
         let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
         let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-        if va == 0.0 || vb == 0.0 {
-            0.0
-        } else {
-            cov / (va * vb).sqrt()
-        }
+        if va == 0.0 || vb == 0.0 { 0.0 } else { cov / (va * vb).sqrt() }
     }
 }

@@ -8,9 +8,8 @@ use rand::rngs::StdRng;
 
 use crate::words::Words;
 
-const ONSETS: [&str; 18] = [
-    "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "sh", "th", "w",
-];
+const ONSETS: [&str; 18] =
+    ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "sh", "th", "w"];
 const VOWELS: [&str; 9] = ["a", "e", "i", "o", "u", "ai", "ea", "oo", "ou"];
 const CODAS: [&str; 8] = ["", "", "", "n", "r", "s", "t", "l"];
 
@@ -39,11 +38,7 @@ impl Vocabulary {
         let mut types = Vec::with_capacity(n_types);
         while types.len() < n_types {
             let rank = types.len();
-            let syllables = if rank < 40 {
-                1
-            } else {
-                rng.random_range(1..=3usize)
-            };
+            let syllables = if rank < 40 { 1 } else { rng.random_range(1..=3usize) };
             let parts: Vec<String> = (0..syllables)
                 .map(|_| {
                     let onset = ONSETS[rng.random_range(0..ONSETS.len())];
@@ -69,11 +64,7 @@ impl Vocabulary {
             } else {
                 plain.clone()
             };
-            types.push(WordType {
-                plain,
-                written,
-                syllables,
-            });
+            types.push(WordType { plain, written, syllables });
         }
         let mut cumulative = Vec::with_capacity(n_types);
         let mut total = 0.0;
@@ -88,9 +79,7 @@ impl Vocabulary {
     pub fn draw(&self, rng: &mut StdRng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let u: f64 = rng.random::<f64>() * total;
-        self.cumulative
-            .partition_point(|&c| c < u)
-            .min(self.types.len().saturating_sub(1))
+        self.cumulative.partition_point(|&c| c < u).min(self.types.len().saturating_sub(1))
     }
 }
 
@@ -127,19 +116,14 @@ pub(crate) fn speech(rng: &mut StdRng, vocab: &Vocabulary, duration: f64) -> Spe
         for position in 0..length {
             let ty = vocab.draw(rng);
             let w = &vocab.types[ty];
-            let spoken =
-                (0.12 + 0.09 * w.syllables as f64 + rng.random_range(-0.03..0.05)).clamp(0.15, 0.5);
+            let spoken = (0.12 + 0.09 * w.syllables as f64 + rng.random_range(-0.03..0.05)).clamp(0.15, 0.5);
             if t + spoken > end {
                 break 'run;
             }
             if position > 0 {
                 text.push(' ');
             }
-            text.push_str(&if position == 0 {
-                capitalise(&w.written)
-            } else {
-                w.written.clone()
-            });
+            text.push_str(&if position == 0 { capitalise(&w.written) } else { w.written.clone() });
             words.push(w.plain.clone(), round_ms(t), round_ms(t + spoken));
             types.push(ty);
             t += spoken;
@@ -190,43 +174,25 @@ mod tests {
     use super::*;
 
     fn letters(s: &str) -> String {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
+        s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
     }
 
     #[test]
     fn speech_is_realistic_and_matches_its_text() {
         let mut rng = StdRng::seed_from_u64(1);
         let vocab = Vocabulary::new(&mut rng, 300);
-        assert_eq!(
-            vocab
-                .types
-                .iter()
-                .map(|t| &t.plain)
-                .collect::<HashSet<_>>()
-                .len(),
-            300
-        );
+        assert_eq!(vocab.types.iter().map(|t| &t.plain).collect::<HashSet<_>>().len(), 300);
         let s = speech(&mut rng, &vocab, 600.0);
         let n = s.words.len() as f64;
         let rate = n / (s.words.offset.last().unwrap() - s.words.onset[0]);
         assert!((2.2..2.9).contains(&rate), "rate {rate} words/s");
-        assert!(
-            s.words
-                .durations()
-                .iter()
-                .all(|&d| (0.149..=0.501).contains(&d))
-        );
+        assert!(s.words.durations().iter().all(|&d| (0.149..=0.501).contains(&d)));
         assert!(s.words.onset.windows(2).all(|w| w[1] > w[0]));
         assert!(*s.words.offset.last().unwrap() <= 598.0);
         // The text holds the same words, in order, once punctuation is ignored.
         let text_words: Vec<String> = s.text.split_whitespace().map(letters).collect();
         assert_eq!(text_words, s.words.word);
-        assert!(
-            s.text.contains(',') && s.text.contains('.') && s.text.chars().any(char::is_uppercase)
-        );
+        assert!(s.text.contains(',') && s.text.contains('.') && s.text.chars().any(char::is_uppercase));
         assert!(s.text.contains('\'') || s.text.contains('-'));
         // Zipf: the most frequent type is common, most types are rare.
         let top = s.types.iter().filter(|&&t| t == 0).count() as f64 / n;
