@@ -85,7 +85,8 @@ fn random(spec: &str) -> anyhow::Result<Runs> {
         xs.push(x);
         ys.push(y);
     }
-    Ok((xs, ys, logspace(2.0, 7.0, 16)))
+    let n_alphas = std::env::var("BENCH_N_ALPHAS").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    Ok((xs, ys, logspace(2.0, 7.0, n_alphas)))
 }
 
 fn load(path: &str) -> anyhow::Result<Runs> {

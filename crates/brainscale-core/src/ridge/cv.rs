@@ -12,6 +12,7 @@
 use faer::{Mat, MatRef};
 
 use super::factor::{Form, Spectrum, mm, mm_nt, mm_tn};
+use super::path::{AlphaPath, centred_norms};
 use crate::backend::Backend;
 use crate::error::{CoreError, Result, shape_err};
 
@@ -301,6 +302,12 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
     /// samples (dual, zero outside the training rows).
     fn predictor(&self, train: &[usize], q: usize, alphas: &[f64]) -> Result<B::Matrix> {
         let nq = self.data.x[q].nrows();
+        if let (Form::Primal, [alpha]) = (self.form, alphas) {
+            // One alpha: a Cholesky solve is cheaper than an eigendecomposition.
+            if let Some(f) = self.primal_solve(train, q, *alpha) {
+                return self.backend.upload(f.as_ref());
+            }
+        }
         // Host, f64: the eigendecomposition and the query rows in the eigenbasis (W).
         let (spectrum, w, basis_t) = match self.form {
             Form::Dual => {
@@ -322,11 +329,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
             }
             _ => {
                 let p = self.data.n_features();
-                let mut g = Mat::<f64>::zeros(p, p);
-                for &r in train {
-                    g += &self.gram[r];
-                }
-                let s = Spectrum::of(g.as_ref(), "Gram")?;
+                let s = self.primal_spectrum(train)?;
                 let w = mm(self.x64[q].as_ref(), s.vectors.as_ref());
                 let vt = Mat::from_fn(p, p, |i, j| s.vectors[(j, i)] as f32);
                 (s, w, vt)
@@ -369,19 +372,47 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         }
     }
 
+    /// Primal: `X_Tᵀ Y_T` of the batch for all runs but `excluded`.
+    fn cross_products(&self, batch: &Batch<B>, excluded: &[usize]) -> Result<B::Matrix> {
+        let sum = batch.xty_sum.as_ref().ok_or_else(|| internal("no cross-products in a dual batch"))?;
+        let mut terms: Vec<(f32, &B::Matrix)> = vec![(1.0, sum)];
+        terms.extend(excluded.iter().map(|&r| (-1.0, &batch.xty[r])));
+        self.backend.lin_comb(&terms)
+    }
+
     /// Predictions of `predictor` trained on all runs but `excluded`.
     fn predict(&self, batch: &Batch<B>, predictor: &B::Matrix, excluded: &[usize]) -> Result<B::Matrix> {
-        let be = self.backend;
-        match (&batch.y_all, &batch.xty_sum) {
-            (Some(y_all), _) => be.matmul(predictor, y_all),
-            (None, Some(sum)) => {
-                let mut terms: Vec<(f32, &B::Matrix)> = vec![(1.0, sum)];
-                terms.extend(excluded.iter().map(|&r| (-1.0, &batch.xty[r])));
-                let xty = be.lin_comb(&terms)?;
-                be.matmul(predictor, &xty)
-            }
-            (None, None) => Err(internal("empty batch")),
+        match &batch.y_all {
+            Some(y_all) => self.backend.matmul(predictor, y_all),
+            None => self.backend.matmul(predictor, &self.cross_products(batch, excluded)?),
         }
+    }
+
+    /// Primal, one alpha: `X_q (G + α I)⁻¹` by Cholesky (None if the factorisation fails, e.g.
+    /// on a numerically indefinite matrix; the caller then uses the eigendecomposition).
+    fn primal_solve(&self, train: &[usize], q: usize, alpha: f64) -> Option<Mat<f32>> {
+        use faer::linalg::solvers::Solve;
+        let p = self.data.n_features();
+        let mut g = Mat::<f64>::zeros(p, p);
+        for &r in train {
+            g += &self.gram[r];
+        }
+        for k in 0..p {
+            g[(k, k)] += alpha;
+        }
+        let llt = g.llt(faer::Side::Lower).ok()?;
+        let ft = llt.solve(self.x64[q].transpose());
+        Some(Mat::from_fn(ft.ncols(), ft.nrows(), |i, j| ft[(j, i)] as f32))
+    }
+
+    /// Primal: the spectrum of the Gram matrix of the runs `train`.
+    fn primal_spectrum(&self, train: &[usize]) -> Result<Spectrum> {
+        let p = self.data.n_features();
+        let mut g = Mat::<f64>::zeros(p, p);
+        for &r in train {
+            g += &self.gram[r];
+        }
+        Spectrum::of(g.as_ref(), "Gram")
     }
 
     fn batches(&self) -> Vec<(usize, usize)> {
@@ -397,23 +428,40 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let folds: Vec<(usize, Vec<usize>)> =
             (0..n_runs).map(|t| (t, (0..n_runs).filter(|&r| r != t).collect())).collect();
 
-        // Pass 1: validation scores of every alpha in every fold.
-        let val_pred: Vec<B::Matrix> =
-            folds.iter().map(|(_, train)| self.predictor(&train[1..], train[0], alphas)).collect::<Result<_>>()?;
+        // Pass 1: validation scores of every alpha in every fold: by partial fractions in the
+        // primal form (path.rs), by stacked predictions in the dual.
+        let scorers: Vec<Scorer<B>> = folds
+            .iter()
+            .map(|(_, train)| match self.form {
+                Form::Dual => Ok(Scorer::Predict(self.predictor(&train[1..], train[0], alphas)?)),
+                _ => {
+                    let s = self.primal_spectrum(&train[1..])?;
+                    Ok(Scorer::Path(AlphaPath::new(self.backend, &s, self.x64[train[0]].as_ref(), alphas)?))
+                }
+            })
+            .collect::<Result<_>>()?;
         let mut val_sum = vec![vec![0.0f64; alphas.len()]; n_runs];
         for (step, &(start, len)) in batches.iter().enumerate() {
             let batch = self.batch(start, len)?;
             for (t, train) in &folds {
                 let v = train[0];
-                let pred = self.predict(&batch, &val_pred[*t], &[*t, v])?;
-                let r = self.backend.column_pearson_blocks(&pred, &batch.y[v])?;
+                let r = match &scorers[*t] {
+                    Scorer::Predict(pred) => {
+                        let pred = self.predict(&batch, pred, &[*t, v])?;
+                        self.backend.column_pearson_blocks(&pred, &batch.y[v])?
+                    }
+                    Scorer::Path(path) => {
+                        let norms = centred_norms(self.data.y[v].subcols(start, len));
+                        path.score(self.backend, &self.cross_products(&batch, &[*t, v])?, &batch.y[v], &norms)?
+                    }
+                };
                 for (a, sum) in val_sum[*t].iter_mut().enumerate() {
                     *sum += r[a * len..(a + 1) * len].iter().sum::<f64>();
                 }
             }
             progress(step + 1, total_steps);
         }
-        drop(val_pred);
+        drop(scorers);
         let val_scores: Vec<Vec<f64>> =
             val_sum.into_iter().map(|s| s.into_iter().map(|v| v / n_vox as f64).collect()).collect();
         let best: Vec<f64> = val_scores.iter().map(|s| alphas[argmax_first(s)]).collect();
@@ -527,6 +575,14 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let r = (0..n_vox).map(|j| (r_folds.iter().map(|f| f[j] as f64).sum::<f64>() / n) as f32).collect();
         RidgeCvFit { r, r_folds, folds, form: self.form, backend: self.backend.name(), warnings }
     }
+}
+
+/// How a fold's validation run is scored for every alpha.
+enum Scorer<B: Backend> {
+    /// Stacked predictors (query rows x width), applied to each batch.
+    Predict(B::Matrix),
+    /// Partial fractions of the primal solution.
+    Path(AlphaPath<B>),
 }
 
 /// Index of the largest value, the first one on ties (numpy's `argmax`); NaN never wins.

@@ -7,6 +7,7 @@
 
 mod cv;
 mod factor;
+mod path;
 
 pub use cv::{CvMode, FoldAlpha, FoldResult, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
 pub use factor::{Form, Spectrum};
