@@ -27,6 +27,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// Library code never unwraps: errors are typed and returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod backend;
 pub mod design;

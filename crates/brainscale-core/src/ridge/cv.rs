@@ -229,10 +229,10 @@ impl RidgeCv {
 }
 
 /// Host-side precomputations shared by every fold.
-struct Solver<'d, 'b, B: Backend> {
-    backend: &'b B,
-    data: &'d RunData<'d>,
-    params: &'d RidgeCvParams,
+pub(super) struct Solver<'d, 'b, B: Backend> {
+    pub(super) backend: &'b B,
+    pub(super) data: &'d RunData<'d>,
+    pub(super) params: &'d RidgeCvParams,
     form: Form,
     /// Row offset of each run in the stacked samples.
     offsets: Vec<usize>,
@@ -247,9 +247,9 @@ struct Solver<'d, 'b, B: Backend> {
 }
 
 /// One voxel batch on the backend.
-struct Batch<B: Backend> {
+pub(super) struct Batch<B: Backend> {
     /// Per-run responses, (n_samples_r x batch).
-    y: Vec<B::Matrix>,
+    pub(super) y: Vec<B::Matrix>,
     /// Primal: per-run `X_rᵀ Y_r` and their sum.
     xty: Vec<B::Matrix>,
     xty_sum: Option<B::Matrix>,
@@ -293,18 +293,22 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         Ok(Self { backend, data, params, form, offsets, x64, gram, kernel, x_dev })
     }
 
-    fn n_runs(&self) -> usize {
+    pub(super) fn n_runs(&self) -> usize {
         self.data.n_runs()
     }
 
     /// For training runs `train` and query run `q`: the stacked predictors of `alphas`,
     /// (alphas.len() * n_q) x width, uploaded as f32. Width: n_features (primal) or all stacked
     /// samples (dual, zero outside the training rows).
-    fn predictor(&self, train: &[usize], q: usize, alphas: &[f64]) -> Result<B::Matrix> {
+    pub(super) fn predictor(&self, train: &[usize], q: usize, alphas: &[f64]) -> Result<B::Matrix> {
         let nq = self.data.x[q].nrows();
-        if let (Form::Primal, [alpha]) = (self.form, alphas) {
+        if let [alpha] = alphas {
             // One alpha: a Cholesky solve is cheaper than an eigendecomposition.
-            if let Some(f) = self.primal_solve(train, q, *alpha) {
+            let solved = match self.form {
+                Form::Dual => self.dual_solve(train, q, *alpha),
+                _ => self.primal_solve(train, q, *alpha),
+            };
+            if let Some(f) = solved {
                 return self.backend.upload(f.as_ref());
             }
         }
@@ -350,7 +354,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         be.matmul(&be.upload(scaled.as_ref())?, &be.upload(basis_t.as_ref())?)
     }
 
-    fn batch(&self, start: usize, len: usize) -> Result<Batch<B>> {
+    pub(super) fn batch(&self, start: usize, len: usize) -> Result<Batch<B>> {
         let be = self.backend;
         let y: Vec<B::Matrix> = self.data.y.iter().map(|y| be.upload(y.subcols(start, len))).collect::<Result<_>>()?;
         match self.form {
@@ -381,7 +385,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
     }
 
     /// Predictions of `predictor` trained on all runs but `excluded`.
-    fn predict(&self, batch: &Batch<B>, predictor: &B::Matrix, excluded: &[usize]) -> Result<B::Matrix> {
+    pub(super) fn predict(&self, batch: &Batch<B>, predictor: &B::Matrix, excluded: &[usize]) -> Result<B::Matrix> {
         match &batch.y_all {
             Some(y_all) => self.backend.matmul(predictor, y_all),
             None => self.backend.matmul(predictor, &self.cross_products(batch, excluded)?),
@@ -405,6 +409,27 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         Some(Mat::from_fn(ft.ncols(), ft.nrows(), |i, j| ft[(j, i)] as f32))
     }
 
+    /// Dual, one alpha: `K_qT (K_TT + α I)⁻¹`, spread over all stacked samples (zero outside
+    /// the training rows), by Cholesky (None if the factorisation fails).
+    fn dual_solve(&self, train: &[usize], q: usize, alpha: f64) -> Option<Mat<f32>> {
+        use faer::linalg::solvers::Solve;
+        let k = self.kernel.as_ref()?;
+        let rows: Vec<usize> =
+            train.iter().flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows()).collect();
+        let nq = self.data.x[q].nrows();
+        let k_tt = Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])] + if i == j { alpha } else { 0.0 });
+        let k_tq = Mat::from_fn(rows.len(), nq, |i, j| k[(rows[i], self.offsets[q] + j)]);
+        let llt = k_tt.llt(faer::Side::Lower).ok()?;
+        let ft = llt.solve(k_tq.as_ref());
+        let mut full = Mat::<f32>::zeros(nq, k.nrows());
+        for (c, &row) in rows.iter().enumerate() {
+            for i in 0..nq {
+                full[(i, row)] = ft[(c, i)] as f32;
+            }
+        }
+        Some(full)
+    }
+
     /// Primal: the spectrum of the Gram matrix of the runs `train`.
     fn primal_spectrum(&self, train: &[usize]) -> Result<Spectrum> {
         let p = self.data.n_features();
@@ -415,7 +440,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         Spectrum::of(g.as_ref(), "Gram")
     }
 
-    fn batches(&self) -> Vec<(usize, usize)> {
+    pub(super) fn batches(&self) -> Vec<(usize, usize)> {
         let (n, b) = (self.data.n_voxels(), self.params.voxel_batch);
         (0..n.div_ceil(b)).map(|i| (i * b, b.min(n - i * b))).collect()
     }
@@ -507,69 +532,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         Ok(self.finish(r_folds, folds_out, warnings))
     }
 
-    fn voxelwise(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<RidgeCvFit> {
-        let (n_runs, n_vox) = (self.n_runs(), self.data.n_voxels());
-        let alphas = &self.params.alphas;
-        let k = alphas.len();
-        let batches = self.batches();
-        let total_steps = n_runs * batches.len();
-        let mut r_folds = vec![vec![0.0f32; n_vox]; n_runs];
-        let mut folds_out = Vec::with_capacity(n_runs);
-        let mut n_edge = 0usize;
-        for (t, r_fold) in r_folds.iter_mut().enumerate() {
-            let train: Vec<usize> = (0..n_runs).filter(|&r| r != t).collect();
-            let inner: Vec<(usize, B::Matrix)> = train
-                .iter()
-                .map(|&u| {
-                    let rest: Vec<usize> = train.iter().copied().filter(|&r| r != u).collect();
-                    Ok((u, self.predictor(&rest, u, alphas)?))
-                })
-                .collect::<Result<_>>()?;
-            let test_pred = self.predictor(&train, t, alphas)?;
-            let mut best_alpha = vec![0.0f64; n_vox];
-            for (step, &(start, len)) in batches.iter().enumerate() {
-                let batch = self.batch(start, len)?;
-                let mut scores = vec![0.0f64; k * len];
-                for (u, pred_u) in &inner {
-                    let pred = self.predict(&batch, pred_u, &[t, *u])?;
-                    let r = self.backend.column_pearson_blocks(&pred, &batch.y[*u])?;
-                    for (s, v) in scores.iter_mut().zip(r) {
-                        *s += v;
-                    }
-                }
-                let pred = self.predict(&batch, &test_pred, &[t])?;
-                let r_test = self.backend.column_pearson_blocks(&pred, &batch.y[t])?;
-                for j in 0..len {
-                    let col: Vec<f64> = (0..k).map(|a| scores[a * len + j] / inner.len() as f64).collect();
-                    let a = argmax_first(&col);
-                    if k > 1 && (a == 0 || a == k - 1) {
-                        n_edge += 1;
-                    }
-                    best_alpha[start + j] = alphas[a];
-                    r_fold[start + j] = r_test[a * len + j] as f32;
-                }
-                progress(t * batches.len() + step + 1, total_steps);
-            }
-            folds_out.push(FoldResult {
-                test_run: t,
-                validation_run: None,
-                alpha: FoldAlpha::PerVoxel(best_alpha),
-                val_scores: None,
-            });
-        }
-        let mut warnings = Vec::new();
-        if n_edge > 0 {
-            warnings.push(format!(
-                "{:.1}% of the voxel-fold alphas are on the edge of the grid [{:.4e}, {:.4e}]; consider widening --alphas",
-                100.0 * n_edge as f64 / (n_vox * n_runs) as f64,
-                alphas[0],
-                alphas[k - 1]
-            ));
-        }
-        Ok(self.finish(r_folds, folds_out, warnings))
-    }
-
-    fn finish(&self, r_folds: Vec<Vec<f32>>, folds: Vec<FoldResult>, warnings: Vec<String>) -> RidgeCvFit {
+    pub(super) fn finish(&self, r_folds: Vec<Vec<f32>>, folds: Vec<FoldResult>, warnings: Vec<String>) -> RidgeCvFit {
         let n_vox = self.data.n_voxels();
         let n = r_folds.len() as f64;
         let r = (0..n_vox).map(|j| (r_folds.iter().map(|f| f[j] as f64).sum::<f64>() / n) as f32).collect();
@@ -586,7 +549,7 @@ enum Scorer<B: Backend> {
 }
 
 /// Index of the largest value, the first one on ties (numpy's `argmax`); NaN never wins.
-fn argmax_first(values: &[f64]) -> usize {
+pub(super) fn argmax_first(values: &[f64]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] || (values[best].is_nan() && !v.is_nan()) {

@@ -8,6 +8,7 @@
 mod cv;
 mod factor;
 mod path;
+mod voxelwise;
 
 pub use cv::{CvMode, FoldAlpha, FoldResult, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
 pub use factor::{Form, Spectrum};
