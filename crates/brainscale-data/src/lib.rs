@@ -41,6 +41,8 @@
 //! the file names are 1-based.
 
 #![warn(missing_docs)]
+// Library code never unwraps: errors are typed and returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod atomic;
 pub mod dataset;
