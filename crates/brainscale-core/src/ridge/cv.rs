@@ -417,7 +417,8 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let rows: Vec<usize> =
             train.iter().flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows()).collect();
         let nq = self.data.x[q].nrows();
-        let k_tt = Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])] + if i == j { alpha } else { 0.0 });
+        let k_tt =
+            Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])] + if i == j { alpha } else { 0.0 });
         let k_tq = Mat::from_fn(rows.len(), nq, |i, j| k[(rows[i], self.offsets[q] + j)]);
         let llt = k_tt.llt(faer::Side::Lower).ok()?;
         let ft = llt.solve(k_tq.as_ref());

@@ -68,5 +68,4 @@ impl<B: Backend> Solver<'_, '_, B> {
         }
         Ok(self.finish(r_folds, folds_out, warnings))
     }
-
 }
