@@ -41,6 +41,8 @@
 //! the numeric core has no I/O dependency at all.
 
 #![warn(missing_docs)]
+// Library code never unwraps: errors are typed and returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub use brainscale_core as core;
 pub use brainscale_data as data;

@@ -462,7 +462,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
                 Form::Dual => Ok(Scorer::Predict(self.predictor(&train[1..], train[0], alphas)?)),
                 _ => {
                     let s = self.primal_spectrum(&train[1..])?;
-                    Ok(Scorer::Path(AlphaPath::new(self.backend, &s, self.x64[train[0]].as_ref(), alphas)?))
+                    Ok(Scorer::Path(Box::new(AlphaPath::new(self.backend, &s, self.x64[train[0]].as_ref(), alphas)?)))
                 }
             })
             .collect::<Result<_>>()?;
@@ -546,7 +546,7 @@ enum Scorer<B: Backend> {
     /// Stacked predictors (query rows x width), applied to each batch.
     Predict(B::Matrix),
     /// Partial fractions of the primal solution.
-    Path(AlphaPath<B>),
+    Path(Box<AlphaPath<B>>),
 }
 
 /// Index of the largest value, the first one on ties (numpy's `argmax`); NaN never wins.
