@@ -26,10 +26,13 @@ struct Outcome {
     stderr: String,
 }
 
-fn fit(ds: &Path, out: &Path) -> Outcome {
+/// `brainscale fit --quiet EXTRA --features FEATURES --dataset DS --out OUT`.
+fn fit_with(features: &Path, ds: &Path, out: &Path, extra: &[&str]) -> Outcome {
     let o = bin()
-        .args(["fit", "--quiet", "--alphas", "0,4,5", "--features"])
-        .arg(ds.join("truth/features"))
+        .args(["fit", "--quiet"])
+        .args(extra)
+        .arg("--features")
+        .arg(features)
         .arg("--dataset")
         .arg(ds)
         .arg("--out")
@@ -37,6 +40,10 @@ fn fit(ds: &Path, out: &Path) -> Outcome {
         .output()
         .expect("run brainscale");
     Outcome { code: o.status.code().unwrap_or(-1), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+}
+
+fn fit(ds: &Path, out: &Path) -> Outcome {
+    fit_with(&ds.join("truth/features"), ds, out, &["--alphas", "0,4,5"])
 }
 
 /// Runs `fit` on a broken dataset and checks: exit 1, a one-line message containing every
@@ -205,17 +212,9 @@ fn features_that_do_not_fit_the_dataset() {
     let (_tmp, ds) = small_dataset(3);
     let (_tmp2, other) = small_dataset(4);
     let out = ds.parent().expect("parent").join("results");
-    let o = bin()
-        .args(["fit", "--quiet", "--features"])
-        .arg(other.join("truth/features"))
-        .arg("--dataset")
-        .arg(&ds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run");
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("features"));
+    let o = fit_with(&other.join("truth/features"), &ds, &out, &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("features"));
     assert!(!out.exists());
 }
 
@@ -226,18 +225,9 @@ fn usage_errors_exit_2_and_bad_option_values_exit_1() {
     let (_tmp, ds) = small_dataset(3);
     for (flag, value) in [("--alphas", "7,2,16"), ("--cv", "loo"), ("--hrf", "spm"), ("--device", "tpu")] {
         let out = ds.parent().expect("parent").join("results");
-        let o = bin()
-            .args(["fit", "--quiet", flag, value, "--features"])
-            .arg(ds.join("truth/features"))
-            .arg("--dataset")
-            .arg(&ds)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("run");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{flag} {value}: {err}");
-        assert!(err.contains(flag), "{flag}: {err}");
+        let o = fit_with(&ds.join("truth/features"), &ds, &out, &[flag, value]);
+        assert_eq!(o.code, 1, "{flag} {value}: {}", o.stderr);
+        assert!(o.stderr.contains(flag), "{flag}: {}", o.stderr);
         assert!(!out.exists());
     }
 }

@@ -9,7 +9,6 @@ use brainscale_core::Cpu;
 use brainscale_core::design::{RegressorParams, Trim, design_run, regressor_operator};
 use brainscale_core::hrf::Hrf;
 use brainscale_core::ridge::{RidgeCv, RidgeCvParams, RunData};
-use brainscale_core::stats::zscore_columns;
 use divan::Bencher;
 use faer::Mat;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -19,28 +18,8 @@ fn main() {
     divan::main();
 }
 
-fn runs(n_runs: usize, n: usize, p: usize, v: usize) -> (Vec<Mat<f32>>, Vec<Mat<f32>>) {
-    let mut rng = StdRng::seed_from_u64(0);
-    let w = Mat::<f32>::from_fn(p, v, |_, _| rng.sample::<f32, _>(StandardNormal) / (p as f32).sqrt());
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    for _ in 0..n_runs {
-        let mut x = Mat::<f32>::from_fn(n, p, |_, _| rng.sample(StandardNormal));
-        let mut y = &x * &w;
-        for j in 0..v {
-            for i in 0..n {
-                y[(i, j)] += 2.0 * rng.sample::<f32, _>(StandardNormal);
-            }
-        }
-        zscore_columns(x.as_mut());
-        zscore_columns(y.as_mut());
-        xs.push(x);
-        ys.push(y);
-    }
-    (xs, ys)
-}
-
 fn paper_cv(bencher: Bencher, n_runs: usize, n: usize, p: usize, v: usize) {
-    let (xs, ys) = runs(n_runs, n, p, v);
+    let (xs, ys) = brainscale_core::simulate::random_runs(n_runs, n, p, v, 2.0, 0);
     let data =
         RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).expect("data");
     let cv = RidgeCv::new(RidgeCvParams::default()).expect("params");

@@ -15,8 +15,6 @@ use anyhow::{Context, bail};
 use brainscale_core::Cpu;
 use brainscale_core::ridge::{CvMode, FoldAlpha, RidgeCv, RidgeCvParams, RunData, logspace};
 use faer::Mat;
-use rand::{Rng, SeedableRng, rngs::StdRng};
-use rand_distr::StandardNormal;
 use safetensors::{Dtype, SafeTensors};
 
 fn main() -> anyhow::Result<()> {
@@ -68,23 +66,7 @@ type Runs = (Vec<Mat<f32>>, Vec<Mat<f32>>, Vec<f64>);
 fn random(spec: &str) -> anyhow::Result<Runs> {
     let dims: Vec<usize> = spec.split('x').map(str::parse).collect::<Result<_, _>>()?;
     let [n_runs, n, p, v] = dims[..] else { bail!("--random wants RUNSxSAMPLESxFEATURESxVOXELS") };
-    let mut rng = StdRng::seed_from_u64(0);
-    let w = Mat::<f32>::from_fn(p, v, |_, _| rng.sample::<f32, _>(StandardNormal) / (p as f32).sqrt());
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for _ in 0..n_runs {
-        let mut x = Mat::<f32>::from_fn(n, p, |_, _| rng.sample(StandardNormal));
-        let mut y = &x * &w;
-        for j in 0..v {
-            for i in 0..n {
-                y[(i, j)] += 2.0 * rng.sample::<f32, _>(StandardNormal);
-            }
-        }
-        brainscale_core::stats::zscore_columns(x.as_mut());
-        brainscale_core::stats::zscore_columns(y.as_mut());
-        xs.push(x);
-        ys.push(y);
-    }
+    let (xs, ys) = brainscale_core::simulate::random_runs(n_runs, n, p, v, 2.0, 0);
     let n_alphas = std::env::var("BENCH_N_ALPHAS").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
     Ok((xs, ys, logspace(2.0, 7.0, n_alphas)))
 }

@@ -11,6 +11,7 @@
 //! * [`backend`]: the few large-matrix operations the solver needs; [`Cpu`] (faer) here, a GPU
 //!   backend as a separately loaded library.
 //! * [`stats`]: z-scoring and Pearson r with the project's conventions.
+//! * [`simulate`]: seeded random encoding problems (benchmarks, examples).
 //!
 //! ## Quickstart
 //!
@@ -35,6 +36,7 @@ pub mod design;
 pub mod error;
 pub mod hrf;
 pub mod ridge;
+pub mod simulate;
 pub mod stats;
 
 pub use backend::{Backend, Cpu};
