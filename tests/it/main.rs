@@ -5,3 +5,4 @@ mod fixtures;
 mod parity_regressors;
 mod parity_ridge;
 mod planted;
+mod plugins;

@@ -39,6 +39,45 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A plugin call failed; `message` is the plugin's own.
+    #[error("plugin {plugin} ({call}): {message}")]
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// The call (`create`, `describe`, `extract`).
+        call: String,
+        /// The status it returned.
+        status: brainscale_plugin_abi::Status,
+        /// Its last-error message.
+        message: String,
+    },
+    /// No plugin serves a model's family.
+    #[error(
+        "no plugin serves the model family `{family}` (families found: {}; searched {}){}",
+        if available.is_empty() { "none" } else { available.as_str() },
+        searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        if *n_failures > 0 { format!("; {n_failures} libraries failed to load, see `brainscale plugins list`") } else { String::new() }
+    )]
+    NoPlugin {
+        /// The family asked for.
+        family: String,
+        /// The families served by the plugins found, comma-separated.
+        available: String,
+        /// The folders searched.
+        searched: Vec<PathBuf>,
+        /// How many libraries failed to load.
+        n_failures: usize,
+    },
+    /// Extracting one run at one layer failed.
+    #[error("extracting {run}, layer {layer}: {reason}")]
+    Extraction {
+        /// The run (`run-01`).
+        run: String,
+        /// The layer.
+        layer: usize,
+        /// What went wrong.
+        reason: String,
+    },
     /// A request the toolkit cannot serve as asked (bad option value, unavailable device).
     #[error("{0}")]
     Invalid(String),

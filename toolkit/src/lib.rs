@@ -13,9 +13,15 @@
 //! | --- | --- | --- |
 //! | [`core`] (`brainscale-core`) | HRF regressors, ridge + cross-validation, scoring, backends | faer |
 //! | [`data`] (`brainscale-data`) | NIfTI, dataset layout v1, features folders, the synthetic dataset | core, nifti, safetensors |
-//! | `brainscale` (this crate) | the encoding pipeline, polars tables, the `brainscale` binary | all above, polars |
+//! | `brainscale` (this crate) | the encoding pipeline, feature extraction, the plugin loader, polars tables, the `brainscale` binary | all above, polars, libloading |
+//! | `brainscale-plugin-abi` | the C boundary with plugins: one entry symbol, one `#[repr(C)]` table | nothing |
+//! | `brainscale-plugin-sdk` | what plugin authors use: one trait, one export macro | abi, serde_json |
 //!
 //! * [`encoding`]: dataset + features -> per-layer cross-validated r ([`encoding::fit_features`]).
+//! * [`extract`]: a [`extract::FeatureExtractor`] (a plugin or any Rust type) applied to every
+//!   run of a dataset, written as a features folder ([`extract::extract_features`]).
+//! * [`plugins`]: finding and loading plugin libraries (`libbrainscale_*.so`), with errors
+//!   that name the failing stage.
 //! * [`tables`]: results as polars DataFrames (one row per layer and voxel, or per layer), and
 //!   parquet + csv files. Column names live in [`columns`].
 //!
@@ -50,6 +56,8 @@ pub use brainscale_data as data;
 pub mod columns;
 pub mod encoding;
 pub mod error;
+pub mod extract;
+pub mod plugins;
 pub mod progress;
 pub mod tables;
 

@@ -14,9 +14,9 @@ use crate::error::DataError;
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Removes the temporary file unless the write was committed.
-struct TempGuard {
-    path: PathBuf,
-    committed: bool,
+pub(crate) struct TempGuard {
+    pub(crate) path: PathBuf,
+    pub(crate) committed: bool,
 }
 
 impl Drop for TempGuard {
@@ -28,7 +28,7 @@ impl Drop for TempGuard {
 }
 
 /// A temporary path next to `path`: `.NAME.tmp-PID-N` (hidden, same folder, same file system).
-fn temp_path(path: &Path) -> Result<PathBuf, DataError> {
+pub(crate) fn temp_path(path: &Path) -> Result<PathBuf, DataError> {
     let name = path.file_name().ok_or_else(|| DataError::Io {
         action: "cannot write",
         path: path.to_path_buf(),

@@ -59,7 +59,7 @@ mod realdata_tests;
 pub use atomic::{write_atomic, write_atomic_path, write_bytes_atomic};
 pub use dataset::{BoldRun, Dataset, DatasetConfig, Roi, Run};
 pub use error::{DataError, Result};
-pub use features::{ContextMeta, Features, FeaturesMeta, FeaturesWriter};
+pub use features::{ContextMeta, Features, FeaturesMeta, FeaturesWriter, StreamingWriter};
 pub use mask::{Hemisphere, HemisphereRule, Mask};
 pub use nifti_io::{Affine, Grid};
 pub use synth::{SynthGrid, SynthParams, SynthSummary};

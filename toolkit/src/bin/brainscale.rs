@@ -11,6 +11,8 @@ use brainscale::core::Hrf;
 use brainscale::core::ridge::{CvMode, logspace};
 use brainscale::data::{Dataset, Features, synth};
 use brainscale::encoding::{Device, FitParams, fit_features, write_design};
+use brainscale::extract::{extract_features, open_model, parse_option};
+use brainscale::plugins::{Discovery, discover, search_dirs};
 use brainscale::progress::Progress;
 use clap::{Parser, Subcommand};
 
@@ -95,7 +97,57 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         voxel_batch: usize,
     },
+    /// Extract per-word features of every run and layer with a plugin; write a features folder.
+    #[command(after_help = MODEL_HELP)]
+    Extract {
+        /// The model: a baseline spec `random-vectors`, `random-embeddings` or `glove:FILE`
+        /// (see below). The plugin is the first one found that serves the family.
+        #[arg(long)]
+        model: String,
+        /// Dataset folder (layout v1).
+        #[arg(long)]
+        dataset: String,
+        /// Output features folder (SPEC 2; may exist, other files there are left alone).
+        #[arg(long)]
+        out: PathBuf,
+        /// Look for plugins here first (repeatable); then $BRAINSCALE_PLUGIN_PATH, then the
+        /// folder of this executable.
+        #[arg(long)]
+        plugin_dir: Vec<PathBuf>,
+        /// A model option KEY=VALUE (repeatable), e.g. `dim=1024`, `seed=3`; VALUE is JSON when
+        /// it parses as JSON, else a string.
+        #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
+        options: Vec<(String, serde_json::Value)>,
+    },
+    /// Plugins: `list` shows every plugin found and every library that failed to load.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
 }
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// List the plugins found (name, version, ABI, families) and the load failures (with stage).
+    List {
+        /// Look for plugins here first (repeatable).
+        #[arg(long)]
+        plugin_dir: Vec<PathBuf>,
+    },
+}
+
+const MODEL_HELP: &str = "\
+Model specs (the baselines plugin, brainscale-baselines):
+  random-vectors        a fresh Gaussian vector per word occurrence   options: dim (300), seed (0)
+  random-embeddings     a fixed uniform vector per word type          options: dim (300), seed (0)
+  glove:FILE            GloVe vectors from FILE (glove.6B.300d.txt format); unknown words get zeros
+
+Examples:
+  brainscale extract --model random-embeddings --option dim=1024 --option seed=3 --dataset demo --out feats/re
+  brainscale extract --model glove:/data/glove.6B.300d.txt --dataset demo --out feats/glove
+
+Plugins are searched in --plugin-dir, then $BRAINSCALE_PLUGIN_PATH (colon-separated), then the
+folder of this executable; `brainscale plugins list` shows what is found.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -173,8 +225,60 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", brainscale::tables::summary_text(&result));
             println!("results in {}", out.display());
         }
+        Command::Extract { model, dataset, out, plugin_dir, options } => {
+            let plugins = discover_plugins(&plugin_dir)?;
+            let options = serde_json::Value::Object(options.into_iter().collect());
+            let ds = open_dataset(&dataset)?;
+            let mut extractor = open_model(&model, &options, &plugins)?;
+            let features = extract_features(&mut extractor, &ds, &out, progress)?;
+            let meta = features.meta();
+            println!(
+                "{}: {} layer(s) of dims {:?} for {} runs of {}",
+                meta.model,
+                meta.n_layers,
+                meta.dims,
+                ds.n_runs(),
+                ds.name()
+            );
+            println!("wrote {}", out.display());
+        }
+        Command::Plugins { command: PluginsCommand::List { plugin_dir } } => {
+            let found = discover_plugins(&plugin_dir)?;
+            print!("{}", plugins_text(&found));
+        }
     }
     Ok(())
+}
+
+fn discover_plugins(plugin_dirs: &[PathBuf]) -> anyhow::Result<Discovery> {
+    if let Some(d) = plugin_dirs.iter().find(|d| !d.is_dir()) {
+        bail!("--plugin-dir {}: no such folder", d.display());
+    }
+    Ok(discover(&search_dirs(plugin_dirs)))
+}
+
+fn plugins_text(found: &Discovery) -> String {
+    let dirs: Vec<String> = found.searched.iter().map(|d| d.display().to_string()).collect();
+    let mut s = format!("searched: {}\n", dirs.join(", "));
+    if found.plugins.is_empty() {
+        s.push_str("no plugins found (build them with `cargo build --workspace`)\n");
+    }
+    for p in &found.plugins {
+        let i = p.info();
+        s.push_str(&format!(
+            "{} {}  ABI {}.{}  families: {}\n    {}\n",
+            i.name,
+            i.version,
+            i.abi_major,
+            i.abi_minor,
+            i.families.join(", "),
+            i.path.display()
+        ));
+    }
+    for f in &found.failures {
+        s.push_str(&format!("failed to load {}\n    stage {}: {}\n", f.path.display(), f.stage, f.message));
+    }
+    s
 }
 
 fn open_dataset(arg: &str) -> anyhow::Result<Dataset> {

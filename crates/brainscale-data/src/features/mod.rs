@@ -12,6 +12,7 @@
 //! so a folder with a `meta.json` is complete. Layers are read one run tensor at a time, so
 //! reading never holds more than the returned matrices plus one run's bytes.
 
+mod stream;
 mod tensors;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use faer::Mat;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use stream::StreamingWriter;
 pub use tensors::write_tensors;
 pub use writer::FeaturesWriter;
 

@@ -40,6 +40,16 @@ fn round_trip_with_extra_fields_and_null_context() {
 }
 
 #[test]
+fn keys_set_after_the_layers_reach_meta_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = FeaturesWriter::create(dir.path(), FeaturesMeta::new("glove", "glove", vec![4])).unwrap();
+    w.write_layer(0, runs(4, 0.5)).unwrap();
+    w.insert_extra("warnings", serde_json::json!(["3 words not in the vocabulary"]));
+    let f = w.finish().unwrap();
+    assert_eq!(f.meta().extra["warnings"][0], "3 words not in the vocabulary");
+}
+
+#[test]
 fn bad_folders_and_tensors() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(Features::open(dir.path()), Err(DataError::MissingFile { .. })));
@@ -68,4 +78,28 @@ fn bad_folders_and_tensors() {
     let bytes = std::fs::read(f.layer_path(0)).unwrap();
     std::fs::write(f.layer_path(0), &bytes[..bytes.len() - 3]).unwrap();
     assert!(matches!(f.read_layer(0), Err(DataError::Safetensors { .. })));
+}
+
+#[test]
+fn streaming_writes_the_same_folder_run_by_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = FeaturesMeta::new("gpt2", "gpt2", vec![4, 6]);
+    let mut w = FeaturesWriter::create(dir.path(), meta.clone()).unwrap().stream(&[5, 0, 3]).unwrap();
+    let (l0, l1) = (runs(4, 0.5), runs(6, -1.0));
+    for r in [2, 0, 1] {
+        w.write_run(0, r, l0[r].as_ref()).unwrap();
+        w.write_run(1, r, l1[r].as_ref()).unwrap();
+    }
+    let err = w.write_run(1, 0, l0[0].as_ref()).unwrap_err();
+    assert!(err.to_string().contains("run-01"), "{err}");
+    let f = w.finish().unwrap();
+    assert_eq!(f.read_layer(0).unwrap(), l0);
+    assert_eq!(f.read_layer_checked(1, &[5, 0, 3]).unwrap(), l1);
+
+    // An unfinished stream leaves nothing behind: no layer file, no temporary file.
+    let other = tempfile::tempdir().unwrap();
+    let mut w = FeaturesWriter::create(other.path(), meta).unwrap().stream(&[5, 0, 3]).unwrap();
+    w.write_run(0, 0, l0[0].as_ref()).unwrap();
+    assert!(w.finish().is_err());
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
 }

@@ -12,9 +12,9 @@ use crate::error::{DataError, Result};
 /// Writes a features folder: layers one at a time (atomically), then `meta.json`.
 #[derive(Debug)]
 pub struct FeaturesWriter {
-    dir: PathBuf,
-    meta: FeaturesMeta,
-    written: Vec<bool>,
+    pub(super) dir: PathBuf,
+    pub(super) meta: FeaturesMeta,
+    pub(super) written: Vec<bool>,
 }
 
 impl FeaturesWriter {
@@ -62,6 +62,12 @@ impl FeaturesWriter {
         write_tensors(&path, &tensors)?;
         self.written[k] = true;
         Ok(())
+    }
+
+    /// Sets a key of `meta.json` outside the SPEC fields (kept in [`FeaturesMeta::extra`]),
+    /// e.g. provenance known only once the layers are written.
+    pub fn insert_extra(&mut self, key: impl Into<String>, value: serde_json::Value) {
+        self.meta.extra.insert(key.into(), value);
     }
 
     /// Writes `meta.json` once every layer is written, and returns the opened folder.
