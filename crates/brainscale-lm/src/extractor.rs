@@ -1,0 +1,1 @@
+//! The plugin SDK's `FeatureExtractor` for any [`crate::Family`].

@@ -1,0 +1,1 @@
+//! Neural-network blocks (written on candle-nn).

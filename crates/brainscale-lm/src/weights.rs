@@ -1,0 +1,1 @@
+//! Loading weights: memory-mapped safetensors, prefixes, dtypes, untrained re-initialisation.
