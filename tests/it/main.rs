@@ -2,6 +2,8 @@
 
 mod cli;
 mod fixtures;
+mod http;
+mod hub;
 mod parity_regressors;
 mod parity_ridge;
 mod planted;

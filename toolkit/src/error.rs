@@ -78,6 +78,16 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A model could not be fetched from (or found in the cache of) the Hugging Face hub.
+    #[error("hub model {repo}@{revision}: {reason}")]
+    Hub {
+        /// The repository id (`owner/name`).
+        repo: String,
+        /// The revision asked for (`main` by default).
+        revision: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// A request the toolkit cannot serve as asked (bad option value, unavailable device).
     #[error("{0}")]
     Invalid(String),

@@ -28,6 +28,7 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::hub::{HubModel, HubOptions, resolve_model};
 use crate::plugins::{Discovery, LoadedPlugin};
 use crate::progress::Progress;
 
@@ -119,6 +120,8 @@ pub struct Provenance {
     pub model_spec: String,
     /// The options given (`--option`), a JSON object.
     pub options: serde_json::Value,
+    /// The hub repository, revision and commit, for a model fetched from the hub.
+    pub hub: Option<HubModel>,
 }
 
 /// Turns a run's words into one vector per word, layer by layer. Implemented by plugins
@@ -172,12 +175,28 @@ pub fn model_family(spec: &str) -> Result<String> {
     Ok(spec.split_once(':').map_or(spec, |(family, _)| family).to_owned())
 }
 
-/// Creates the extractor for `spec` (a model folder or a baseline spec) with the first plugin
-/// that serves its family.
+/// Creates the extractor for `spec` (a model folder, a hub id `owner/name[@revision]` or a
+/// baseline spec) with the first plugin that serves its family. Hub models are fetched into
+/// the Hugging Face cache as [`crate::hub`] says (settings from the environment).
 pub fn open_model(spec: &str, options: &serde_json::Value, plugins: &Discovery) -> Result<LoadedPlugin> {
-    let family = model_family(spec)?;
+    open_model_with(spec, options, plugins, &HubOptions::from_env())
+}
+
+/// As [`open_model`], with explicit hub settings.
+pub fn open_model_with(
+    spec: &str,
+    options: &serde_json::Value,
+    plugins: &Discovery,
+    hub: &HubOptions,
+) -> Result<LoadedPlugin> {
+    let (local, hub_model) = resolve_model(spec, hub)?;
+    let family = model_family(&local)?;
     match plugins.find(&family) {
-        Some(plugin) => plugin.create(spec, options),
+        Some(plugin) => {
+            let mut extractor = plugin.create(&local, options)?;
+            extractor.set_hub(hub_model);
+            Ok(extractor)
+        }
         None => Err(Error::NoPlugin {
             family,
             available: plugins.families().join(", "),
@@ -209,6 +228,11 @@ pub fn extract_features(
     meta.dtype = Some(info.dtype.clone().unwrap_or_else(|| "f32".into()));
     meta.device = Some(info.device.clone().unwrap_or_else(|| "cpu".into()));
     if let Some(p) = extractor.provenance() {
+        if let Some(hub) = p.hub {
+            meta.model = hub.repo;
+            meta.extra.insert("revision".into(), hub.revision.into());
+            meta.extra.insert("commit".into(), hub.commit.into());
+        }
         meta.plugin = Some(p.plugin);
         meta.plugin_version = Some(p.plugin_version);
         meta.extra.insert("model_spec".into(), p.model_spec.into());

@@ -57,6 +57,7 @@ pub mod columns;
 pub mod encoding;
 pub mod error;
 pub mod extract;
+pub mod hub;
 pub mod plugins;
 pub mod progress;
 pub mod tables;

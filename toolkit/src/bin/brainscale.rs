@@ -100,10 +100,25 @@ enum Command {
     /// Extract per-word features of every run and layer with a plugin; write a features folder.
     #[command(after_help = MODEL_HELP)]
     Extract {
-        /// The model: a baseline spec `random-vectors`, `random-embeddings` or `glove:FILE`
-        /// (see below). The plugin is the first one found that serves the family.
+        /// The model: a Hugging Face folder (config.json, *.safetensors, tokenizer), a hub id
+        /// `owner/name[@revision]`, or a baseline spec `random-vectors`, `random-embeddings`,
+        /// `glove:FILE` (see below). The plugin is the first one found that serves the family.
         #[arg(long)]
         model: String,
+        /// Device the model runs on (language models): cpu or cuda (a plugin built with the
+        /// `cuda` feature).
+        #[arg(long, value_parser = ["cpu", "cuda"])]
+        device: Option<String>,
+        /// Data type the model runs in (language models): f32 (default), bf16 or f16.
+        #[arg(long, value_parser = ["f32", "bf16", "f16"])]
+        dtype: Option<String>,
+        /// Step between context windows in tokens (language models; SPEC 3; default 64).
+        #[arg(long)]
+        step: Option<u64>,
+        /// Re-initialise the model's weights as Hugging Face initialises the architecture, with
+        /// this seed (the paper's untrained models).
+        #[arg(long, value_name = "SEED")]
+        untrained: Option<u64>,
         /// Dataset folder (layout v1).
         #[arg(long)]
         dataset: String,
@@ -137,6 +152,14 @@ enum PluginsCommand {
 }
 
 const MODEL_HELP: &str = "\
+Language models: a Hugging Face folder or hub id; the plugin is chosen by config.json's
+model_type (`brainscale plugins list` shows the families served). Hub downloads go to the
+Hugging Face cache ($HF_HOME/hub); HF_TOKEN for gated models; HF_HUB_OFFLINE=1 to use the
+cache only; HF_ENDPOINT for a mirror.
+  brainscale extract --model openai-community/gpt2 --dataset demo --out feats/gpt2
+  brainscale extract --model EleutherAI/pythia-160m@step1000 --dataset demo --out feats/pythia-step1000
+  brainscale extract --model ./models/qwen1.5-0.5b --untrained 0 --dataset demo --out feats/qwen-untrained
+
 Model specs (the baselines plugin, brainscale-baselines):
   random-vectors        a fresh Gaussian vector per word occurrence   options: dim (300), seed (0)
   random-embeddings     a fixed uniform vector per word type          options: dim (300), seed (0)
@@ -225,9 +248,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", brainscale::tables::summary_text(&result));
             println!("results in {}", out.display());
         }
-        Command::Extract { model, dataset, out, plugin_dir, options } => {
+        Command::Extract { model, device, dtype, step, untrained, dataset, out, plugin_dir, options } => {
             let plugins = discover_plugins(&plugin_dir)?;
-            let options = serde_json::Value::Object(options.into_iter().collect());
+            let mut options: serde_json::Map<String, serde_json::Value> = options.into_iter().collect();
+            // Only what was given: baselines take none of these, and a model plugin's defaults
+            // are SPEC's (cpu, f32, step 64).
+            for (key, value) in [
+                ("device", device.map(serde_json::Value::from)),
+                ("dtype", dtype.map(serde_json::Value::from)),
+                ("step", step.map(serde_json::Value::from)),
+                ("untrained", untrained.map(serde_json::Value::from)),
+            ] {
+                if let Some(value) = value {
+                    options.insert(key.to_owned(), value);
+                }
+            }
+            let options = serde_json::Value::Object(options);
             let ds = open_dataset(&dataset)?;
             let mut extractor = open_model(&model, &options, &plugins)?;
             let features = extract_features(&mut extractor, &ds, &out, progress)?;

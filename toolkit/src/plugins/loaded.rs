@@ -26,6 +26,7 @@ impl Plugin {
             plugin_version: self.info.version.clone(),
             model_spec: model.to_owned(),
             options: options.clone(),
+            hub: None,
         };
         Ok(LoadedPlugin { plugin: self.clone(), handle, provenance })
     }
@@ -75,6 +76,11 @@ impl LoadedPlugin {
     /// The plugin it lives in.
     pub fn plugin_info(&self) -> &PluginInfo {
         self.plugin.info()
+    }
+
+    /// Records that the model came from the hub (kept in `meta.json`).
+    pub fn set_hub(&mut self, hub: Option<crate::hub::HubModel>) {
+        self.provenance.hub = hub;
     }
 }
 
