@@ -3,6 +3,7 @@
 mod cli;
 mod fixtures;
 mod http;
+mod lm_plugins;
 mod hub;
 mod parity_regressors;
 mod parity_ridge;

@@ -25,4 +25,5 @@ pub mod text;
 pub mod weights;
 
 pub use error::LmError;
+pub use extractor::{LmExtractor, LmOptions};
 pub use model::{CausalLm, Family, LoadContext};

@@ -64,9 +64,9 @@ pub fn word_positions(text: &str, words: &[String], run: &str) -> Result<Vec<usi
     for (i, word) in words.iter().enumerate() {
         let pattern = fold_word(word);
         let found = if pattern.is_empty() {
-            (char_cursor..text_chars.len()).find(|&p| !text_chars[p].is_whitespace()).map(|p| {
-                (p, p + 1, cursor + folded.positions[cursor..].iter().take_while(|&&q| q <= p).count())
-            })
+            (char_cursor..text_chars.len())
+                .find(|&p| !text_chars[p].is_whitespace())
+                .map(|p| (p, p + 1, cursor + folded.positions[cursor..].iter().take_while(|&&q| q <= p).count()))
         } else {
             find(&folded.chars[cursor..], &pattern).map(|at| {
                 let start = cursor + at;

@@ -84,9 +84,7 @@ impl Tokenizer {
             }
             (bpe_from_files(dir, &vocab, &merges)?, merges)
         };
-        inner
-            .with_truncation(None)
-            .map_err(|e| malformed(&source, format!("cannot disable truncation ({e})")))?;
+        inner.with_truncation(None).map_err(|e| malformed(&source, format!("cannot disable truncation ({e})")))?;
         inner.with_padding(None);
         let (prefix, suffix) = special_affixes(&inner, &source)?;
         Ok(Tokenizer { inner, source, prefix, suffix })
@@ -135,12 +133,11 @@ fn malformed(path: &Path, reason: String) -> LmError {
     LmError::Malformed { path: path.to_path_buf(), reason }
 }
 
-/// The special ids the post-processor puts before and after a one-token probe.
+/// The special ids the post-processor puts before and after a one-token probe sequence.
 fn special_affixes(inner: &tokenizers::Tokenizer, source: &Path) -> Result<(Vec<u32>, Vec<u32>), LmError> {
-    let probe = inner
-        .encode_char_offsets("a", false)
-        .map_err(|e| malformed(source, format!("cannot encode a probe text ({e})")))?;
-    let n_content = probe.get_ids().len();
+    // a one-token sequence that needs no vocabulary: only the post-processor acts on it
+    let probe = tokenizers::Encoding::from_tokens(vec![tokenizers::Token::new(0, "a".into(), (0, 1))], 0);
+    let n_content = 1;
     let processed = inner
         .post_process(probe, None, true)
         .map_err(|e| malformed(source, format!("its post-processor failed on a probe text ({e})")))?;
@@ -227,5 +224,54 @@ fn special_token(json: &Value, key: &str) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_owned),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny OPT-style folder: `vocab.json` + `merges.txt`, BOS `</s>` added.
+    fn opt_folder(add_bos: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = r#"{"<s>": 0, "<pad>": 1, "</s>": 2, "h": 3, "i": 4, "Ġ": 5, "hi": 6, "Ġhi": 7, "Ã": 8, "©": 9}"#;
+        std::fs::write(dir.path().join("vocab.json"), vocab).unwrap();
+        std::fs::write(dir.path().join("merges.txt"), "#version: 0.2\nh i\nĠ hi\n").unwrap();
+        let config = format!(
+            r#"{{"add_bos_token": {add_bos}, "bos_token": {{"content": "</s>", "lstrip": false}}, "eos_token": "</s>",
+               "unk_token": "</s>", "pad_token": "<pad>"}}"#
+        );
+        std::fs::write(dir.path().join("tokenizer_config.json"), config).unwrap();
+        dir
+    }
+
+    #[test]
+    fn opt_style_files_give_a_bos_prefix_and_character_offsets() {
+        let dir = opt_folder(true);
+        let t = Tokenizer::load(dir.path()).unwrap();
+        assert_eq!((t.prefix_ids(), t.suffix_ids()), (&[2][..], &[][..]));
+        assert!(t.source().ends_with("merges.txt"));
+        let tokens = t.encode("hi hi é").unwrap();
+        assert_eq!(tokens.ids, [6, 7, 5, 8, 9]);
+        // "é" is two bytes, two byte-level tokens, one character
+        assert_eq!(tokens.offsets, [(0, 2), (2, 5), (5, 6), (6, 7), (6, 7)]);
+        assert_eq!(t.with_specials(&[6]), [2, 6]);
+    }
+
+    #[test]
+    fn without_add_bos_token_nothing_is_added() {
+        let t = Tokenizer::load(opt_folder(false).path()).unwrap();
+        assert_eq!(t.n_specials(), 0);
+        assert_eq!(t.encode("hi").unwrap().ids, [6]);
+    }
+
+    #[test]
+    fn a_folder_without_tokenizer_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Tokenizer::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("tokenizer.json") && e.contains("save_pretrained"), "{e}");
+        std::fs::write(dir.path().join("tokenizer.json"), "{").unwrap();
+        let e = Tokenizer::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("tokenizer.json"), "{e}");
     }
 }

@@ -1,0 +1,352 @@
+//! Fused float32 CPU kernels for the hot element-wise steps of a decoder layer: LayerNorm /
+//! RMSNorm (two-pass, so the large outlier dimensions of GPT-2-like residual streams do not
+//! lose precision), the MLP activations (plain and gated), and a causal softmax that reads the
+//! mask from the positions instead of a mask tensor.
+//!
+//! Every kernel runs row-parallel on rayon (candle's own pool). Callers use them only for
+//! contiguous `f32` tensors on the CPU and fall back to candle ops otherwise (see
+//! [`is_cpu_f32`]).
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+/// Whether the fused kernels apply to `x` (CPU, `f32`).
+pub fn is_cpu_f32(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32
+}
+
+/// Rows per rayon task: enough work per task to amortise scheduling.
+fn rows_per_task(n_cols: usize) -> usize {
+    (16_384 / n_cols.max(1)).max(1)
+}
+
+/// The contiguous `f32` data of a CPU tensor, as the custom ops receive it.
+fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else { bail!("brainscale kernel: expected f32") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("brainscale kernel: input must be contiguous"),
+    }
+}
+
+/// `exp` for `f32` as a branch-free polynomial (Cephes' `expf` range reduction), so loops
+/// over slices vectorise; relative error below 2e-7 on the range where `exp` is finite.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.0);
+    // round to nearest with the 1.5 * 2^23 trick (no libm call, so the loop vectorises)
+    const MAGIC: f32 = 12_582_912.0;
+    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5e-1;
+    let y = p * r * r + r + 1.0;
+    // 2^n through the exponent bits (n is within [-126, 128] after the clamp).
+    let bits = ((n as i32 + 127).max(1) as u32) << 23;
+    y * f32::from_bits(bits)
+}
+
+/// `erf` (Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7) with [`fast_exp`].
+#[inline(always)]
+fn fast_erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let y = 1.0 - poly * fast_exp(-a * a);
+    y.copysign(x)
+}
+
+/// An element-wise activation, as Hugging Face's `ACT2FN` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `gelu`: the exact GELU, `x * Phi(x)` with `erf`.
+    GeluErf,
+    /// `gelu_new` / `gelu_pytorch_tanh`: the tanh approximation of GELU.
+    GeluTanh,
+    /// `relu`.
+    Relu,
+    /// `silu` / `swish`: `x * sigmoid(x)`.
+    Silu,
+}
+
+impl Activation {
+    /// Parses Hugging Face's activation names (`hidden_act`, `activation_function`).
+    pub fn from_hf(name: &str) -> Option<Self> {
+        match name {
+            "gelu" => Some(Self::GeluErf),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Self::GeluTanh),
+            "relu" => Some(Self::Relu),
+            "silu" | "swish" => Some(Self::Silu),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Self::GeluErf => 0.5 * v * (1.0 + fast_erf(v * std::f32::consts::FRAC_1_SQRT_2)),
+            Self::GeluTanh => {
+                // 0.5 (1 + tanh(u)) = sigmoid(2u)
+                let u = 0.797_884_6 * (v + 0.044_715 * v * v * v);
+                v / (1.0 + fast_exp(-2.0 * u))
+            }
+            Self::Relu => v.max(0.0),
+            Self::Silu => v / (1.0 + fast_exp(-v)),
+        }
+    }
+
+    /// Candle's version, for devices and dtypes the fused kernel does not cover.
+    fn apply_tensor(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::GeluErf => x.gelu_erf(),
+            Self::GeluTanh => x.gelu(),
+            Self::Relu => x.relu(),
+            Self::Silu => candle_nn::ops::silu(x),
+        }
+    }
+
+    /// `act(x)` for `x` of any shape.
+    pub fn forward(self, x: &Tensor) -> Result<Tensor> {
+        if is_cpu_f32(x) {
+            x.contiguous()?.apply_op1_no_bwd(&ActOp { act: self, gated: false })
+        } else {
+            self.apply_tensor(x)
+        }
+    }
+
+    /// `act(gate) * up` for `x = [gate | up]` of shape `[rows, 2 * n]`: returns `[rows, n]`.
+    pub fn forward_gated(self, x: &Tensor) -> Result<Tensor> {
+        if is_cpu_f32(x) {
+            x.contiguous()?.apply_op1_no_bwd(&ActOp { act: self, gated: true })
+        } else {
+            let n = x.dim(1)? / 2;
+            self.apply_tensor(&x.narrow(1, 0, n)?)?.mul(&x.narrow(1, n, n)?)
+        }
+    }
+}
+
+struct ActOp {
+    act: Activation,
+    gated: bool,
+}
+
+impl CustomOp1 for ActOp {
+    fn name(&self) -> &'static str {
+        "brainscale-activation"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let src = f32_slice(storage, layout)?;
+        let act = self.act;
+        if !self.gated {
+            let mut dst = vec![0f32; src.len()];
+            dst.par_chunks_mut(16_384).zip(src.par_chunks(16_384)).for_each(|(d, s)| {
+                for (d, &s) in d.iter_mut().zip(s) {
+                    *d = act.apply(s);
+                }
+            });
+            return Ok((CpuStorage::F32(dst), layout.shape().clone()));
+        }
+        let (rows, cols) = layout.shape().dims2()?;
+        let n = cols / 2;
+        let mut dst = vec![0f32; rows * n];
+        let chunk = rows_per_task(n);
+        dst.par_chunks_mut(chunk * n).zip(src.par_chunks(chunk * cols)).for_each(|(d, s)| {
+            for (d, s) in d.chunks_exact_mut(n).zip(s.chunks_exact(cols)) {
+                let (gate, up) = s.split_at(n);
+                for ((d, &g), &u) in d.iter_mut().zip(gate).zip(up) {
+                    *d = act.apply(g) * u;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dst), Shape::from((rows, n))))
+    }
+}
+
+/// Normalisation over the last dimension with an optional per-feature scale and shift.
+pub(crate) struct NormOp {
+    /// `true`: LayerNorm (subtract the mean); `false`: RMSNorm.
+    pub center: bool,
+    pub eps: f32,
+    pub weight: Option<Vec<f32>>,
+    pub bias: Option<Vec<f32>>,
+}
+
+impl CustomOp1 for NormOp {
+    fn name(&self) -> &'static str {
+        "brainscale-norm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let src = f32_slice(storage, layout)?;
+        let dim = layout.shape().dims().last().copied().unwrap_or(1);
+        let mut dst = vec![0f32; src.len()];
+        let chunk = rows_per_task(dim) * dim;
+        dst.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(d, s)| {
+            for (d, s) in d.chunks_exact_mut(dim).zip(s.chunks_exact(dim)) {
+                self.row(s, d);
+            }
+        });
+        Ok((CpuStorage::F32(dst), layout.shape().clone()))
+    }
+}
+
+impl NormOp {
+    #[inline]
+    fn row(&self, s: &[f32], d: &mut [f32]) {
+        let n = s.len() as f64;
+        let mean = if self.center { s.iter().map(|&v| v as f64).sum::<f64>() / n } else { 0.0 };
+        let var = s.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let inv = (1.0 / (var + self.eps as f64).sqrt()) as f32;
+        let mean = mean as f32;
+        for (d, &v) in d.iter_mut().zip(s) {
+            *d = (v - mean) * inv;
+        }
+        if let Some(w) = &self.weight {
+            for (d, &w) in d.iter_mut().zip(w) {
+                *d *= w;
+            }
+        }
+        if let Some(b) = &self.bias {
+            for (d, &b) in d.iter_mut().zip(b) {
+                *d += b;
+            }
+        }
+    }
+}
+
+/// Row-wise softmax over the keys a query may attend to (causal, optionally within a sliding
+/// window), zero elsewhere. The input `[batch, rows, n_keys]` holds, in each batch entry,
+/// `rows / rows_per_group` groups of `rows_per_group` consecutive queries (the query heads that
+/// share a key head); row `i` of a group is the query at position `first_query + i`, column `j`
+/// the key at position `first_key + j`.
+pub(crate) struct CausalSoftmax {
+    pub rows_per_group: usize,
+    pub first_query: usize,
+    pub first_key: usize,
+    pub window: Option<usize>,
+}
+
+impl CausalSoftmax {
+    /// The columns `[lo, hi)` that row `row` may attend to.
+    fn range(&self, row: usize, n_keys: usize) -> (usize, usize) {
+        let q = self.first_query + row % self.rows_per_group;
+        let lo_pos = match self.window {
+            Some(w) => (q + 1).saturating_sub(w),
+            None => 0,
+        };
+        let lo = lo_pos.saturating_sub(self.first_key).min(n_keys);
+        let hi = (q + 1).saturating_sub(self.first_key).min(n_keys);
+        (lo, hi.max(lo))
+    }
+
+    /// Applies it: the fused kernel for contiguous CPU `f32`, candle ops with a mask otherwise.
+    pub fn forward(&self, scores: &Tensor) -> Result<Tensor> {
+        if is_cpu_f32(scores) {
+            return scores.contiguous()?.apply_op1_no_bwd(self);
+        }
+        let (_, rows, n_keys) = scores.dims3()?;
+        let mut mask = vec![f32::NEG_INFINITY; rows * n_keys];
+        for r in 0..rows {
+            let (lo, hi) = self.range(r, n_keys);
+            mask[r * n_keys + lo..r * n_keys + hi].fill(0.0);
+        }
+        let mask = Tensor::from_vec(mask, (rows, n_keys), scores.device())?.to_dtype(scores.dtype())?;
+        candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)
+    }
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "brainscale-causal-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let src = f32_slice(storage, layout)?;
+        let (_, rows, n_keys) = layout.shape().dims3()?;
+        let mut dst = vec![0f32; src.len()];
+        let chunk = rows_per_task(n_keys);
+        dst.par_chunks_mut(chunk * n_keys).zip(src.par_chunks(chunk * n_keys)).enumerate().for_each(|(c, (d, s))| {
+            for (i, (d, s)) in d.chunks_exact_mut(n_keys).zip(s.chunks_exact(n_keys)).enumerate() {
+                let (lo, hi) = self.range((c * chunk + i) % rows, n_keys);
+                if lo == hi {
+                    continue;
+                }
+                let (d, s) = (&mut d[lo..hi], &s[lo..hi]);
+                let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let mut sum = 0f32;
+                for (d, &v) in d.iter_mut().zip(s) {
+                    *d = fast_exp(v - max);
+                    sum += *d;
+                }
+                let inv = 1.0 / sum;
+                for d in d.iter_mut() {
+                    *d *= inv;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dst), layout.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        for i in -8000..8000 {
+            let x = i as f32 / 100.0;
+            let (got, want) = (fast_exp(x) as f64, (x as f64).exp());
+            assert!(((got - want) / want).abs() < 3e-7, "exp({x}) = {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn activations_match_their_definitions() {
+        for i in -600..600 {
+            let x = i as f32 / 100.0;
+            let xd = x as f64;
+            let erf = 0.5 * xd * (1.0 + candle_core::cpu::erf::erf_f64(xd / 2f64.sqrt()));
+            let tanh = 0.5 * xd * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (xd + 0.044715 * xd.powi(3))).tanh());
+            assert!((Activation::GeluErf.apply(x) as f64 - erf).abs() < 1e-6, "gelu({x})");
+            assert!((Activation::GeluTanh.apply(x) as f64 - tanh).abs() < 1e-6, "gelu_new({x})");
+            assert!((Activation::Silu.apply(x) as f64 - xd / (1.0 + (-xd).exp())).abs() < 1e-6, "silu({x})");
+        }
+    }
+
+    #[test]
+    fn causal_softmax_matches_masked_softmax() -> Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let scores = Tensor::randn(0f32, 3.0, (2, 6, 5), &dev)?;
+        for window in [None, Some(2)] {
+            let op = CausalSoftmax { rows_per_group: 3, first_query: 4, first_key: 2, window };
+            let fast = op.forward(&scores)?;
+            let slow = {
+                let (_, rows, n_keys) = scores.dims3()?;
+                let mut mask = vec![f32::NEG_INFINITY; rows * n_keys];
+                for r in 0..rows {
+                    let q = 4 + r % 3;
+                    for j in 0..n_keys {
+                        let k = 2 + j;
+                        if k <= q && window.is_none_or(|w| q - k < w) {
+                            mask[r * n_keys + j] = 0.0;
+                        }
+                    }
+                }
+                let mask = Tensor::from_vec(mask, (rows, n_keys), &dev)?;
+                candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?
+            };
+            let diff = (fast - slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-6, "window {window:?}: {diff}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! Times the full SPEC 3 extraction (tokenize, windows, forward passes with every hidden
+//! state, word pooling) of one text with a GPT-2 model folder, in float32 on the CPU.
+//!
+//! ```text
+//! cargo run --release -p brainscale-gpt2 --example bench_gpt2 -- MODEL_DIR TEXT_FILE [WORDS_JSON]
+//! ```
+//!
+//! `WORDS_JSON` is a JSON list of the text's words (default: the text split on whitespace).
+//! The last line printed is JSON: `{"tokens", "seconds", "tokens_per_s", "peak_rss_mb", ...}`
+//! (`seconds` excludes loading the model).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use brainscale_gpt2::Gpt2;
+use brainscale_lm::{LmExtractor, LmOptions};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(model), Some(text)) = (args.first(), args.get(1)) else {
+        anyhow::bail!("usage: bench_gpt2 MODEL_DIR TEXT_FILE [WORDS_JSON]");
+    };
+    let text = std::fs::read_to_string(text).with_context(|| format!("reading {text}"))?;
+    let words: Vec<String> = match args.get(2) {
+        Some(path) => serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)?,
+        None => text.split_whitespace().map(str::to_owned).collect(),
+    };
+    let t_load = Instant::now();
+    let extractor = LmExtractor::<Gpt2>::open(&PathBuf::from(model), &LmOptions::default())?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let tokens = extractor.plan(&text, &words)?.tokens.len();
+    let t = Instant::now();
+    let features = extractor.extract_all(&text, &words)?;
+    let seconds = t.elapsed().as_secs_f64();
+    eprintln!("{} layers x {} words; load {load_s:.2} s", features.len(), words.len());
+    println!(
+        "{}",
+        serde_json::json!({
+            "tokens": tokens,
+            "seconds": seconds,
+            "tokens_per_s": tokens as f64 / seconds,
+            "peak_rss_mb": peak_rss_mb(),
+            "load_seconds": load_s,
+            "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    );
+    Ok(())
+}
