@@ -241,7 +241,17 @@ fn extract_then_fit_with_a_model_folder_and_untrained_weights() {
 
     let results = root.path().join("results");
     let o = brainscale(
-        &["fit", "--alphas", "0,4,5", "--features", &s(&root.path().join("gpt2")), "--dataset", &s(&ds), "--out", &s(&results)],
+        &[
+            "fit",
+            "--alphas",
+            "0,4,5",
+            "--features",
+            &s(&root.path().join("gpt2")),
+            "--dataset",
+            &s(&ds),
+            "--out",
+            &s(&results),
+        ],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -287,7 +297,8 @@ fn a_hub_id_is_fetched_from_a_local_server_then_used_offline() {
     let run = |out: &Path, envs: &[(&str, &Path)]| {
         let args = ["extract", "--model", &spec, "--step", "16"];
         let mut all: Vec<&str> = args.to_vec();
-        let (o, d, p) = (out.to_str().expect("utf-8"), ds.to_str().expect("utf-8"), plugins.path().to_str().expect("utf-8"));
+        let (o, d, p) =
+            (out.to_str().expect("utf-8"), ds.to_str().expect("utf-8"), plugins.path().to_str().expect("utf-8"));
         all.extend(["--out", o, "--dataset", d, "--plugin-dir", p]);
         brainscale(&all, envs)
     };

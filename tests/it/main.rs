@@ -3,8 +3,8 @@
 mod cli;
 mod fixtures;
 mod http;
-mod lm_plugins;
 mod hub;
+mod lm_plugins;
 mod parity_regressors;
 mod parity_ridge;
 mod planted;

@@ -48,7 +48,9 @@ impl From<LmError> for PluginError {
             LmError::Malformed { path, reason } => PluginError::Malformed { path, line: None, reason },
             LmError::Invalid(m) => PluginError::InvalidArgument(m),
             LmError::Unsupported(m) => PluginError::Unsupported(m),
-            e @ (LmError::Alignment(_) | LmError::Candle(_) | LmError::Tokenizer(_)) => PluginError::Model(e.to_string()),
+            e @ (LmError::Alignment(_) | LmError::Candle(_) | LmError::Tokenizer(_)) => {
+                PluginError::Model(e.to_string())
+            }
         }
     }
 }

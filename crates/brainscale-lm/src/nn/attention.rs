@@ -2,9 +2,9 @@
 //! (GPT-2's `[q|k|v]`, GPT-NeoX's per-head interleaved) projections with optional biases;
 //! optional per-head q/k LayerNorm (StableLM 2); optional rotary embedding and sliding window.
 //!
-//! Whatever the checkpoint's layout, q, k and v come from ONE matmul with a `[hidden, (n_heads
-//! + 2 n_kv_heads) head_dim]` matrix whose q columns already carry the `1/sqrt(head_dim)`
-//! scale. Scores are computed blockwise over the queries: a block of queries only meets the
+//! Whatever the checkpoint's layout, q, k and v come from ONE matmul with a
+//! `[hidden, (n_heads + 2 n_kv_heads) head_dim]` matrix whose q columns already carry the
+//! `1/sqrt(head_dim)` scale. Scores are computed blockwise over the queries: a block of queries only meets the
 //! keys at or before its last position (about half the work of a dense masked product) and
 //! the mask is applied inside the softmax kernel.
 
