@@ -13,6 +13,9 @@ pub enum Error {
     /// From reading or writing datasets, NIfTI and features.
     #[error(transparent)]
     Data(#[from] brainscale_data::DataError),
+    /// A statistic could not be computed.
+    #[error("statistics: {0}")]
+    Stats(#[from] brainscale_stats::StatsError),
     /// A features folder does not fit the dataset it is used with.
     #[error("{}: {reason}", features.display())]
     FeaturesMismatch {

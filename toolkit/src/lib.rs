@@ -53,13 +53,18 @@
 pub use brainscale_core as core;
 pub use brainscale_data as data;
 
+pub mod analysis;
 pub mod columns;
+pub mod demo;
 pub mod encoding;
 pub mod error;
 pub mod extract;
 pub mod hub;
 pub mod plugins;
 pub mod progress;
+pub mod report;
+pub mod run;
+pub mod study;
 pub mod tables;
 
 pub use error::{Error, Result};

@@ -134,6 +134,45 @@ enum Command {
         #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
         options: Vec<(String, serde_json::Value)>,
     },
+    /// The whole study: extract -> fit -> analyze for a list of models on a dataset, reusing
+    /// what is already done. With no arguments: the embedded demo (a SIMULATION with a planted
+    /// left-lateralised scaling effect; nothing is downloaded).
+    Run {
+        /// Dataset folder (layout v1); default: the demo's synthetic dataset, written to OUT/dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Comma-separated models: folders, hub ids `owner/name[@revision]`, baseline specs;
+        /// default: the demo's simulated models and random baselines.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Output folder.
+        #[arg(long, default_value = "brainscale-study")]
+        out: PathBuf,
+        /// Look for plugins here first (repeatable).
+        #[arg(long)]
+        plugin_dir: Vec<PathBuf>,
+        /// Permutations of the lateralization test.
+        #[arg(long, default_value_t = 10_000)]
+        permutations: usize,
+    },
+    /// Tables, statistics and maps of a study from results folders (`brainscale fit --out`).
+    Analyze {
+        /// Results folders, one per model or baseline.
+        #[arg(long, num_args = 1.., required = true)]
+        results: Vec<PathBuf>,
+        /// Dataset folder the results were fitted on.
+        #[arg(long)]
+        dataset: String,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name of the baseline for the `r minus baseline` maps.
+        #[arg(long)]
+        baseline: Option<String>,
+        /// Permutations of the lateralization test.
+        #[arg(long, default_value_t = 10_000)]
+        permutations: usize,
+    },
     /// Plugins: `list` shows every plugin found and every library that failed to load.
     Plugins {
         #[command(subcommand)]
@@ -278,6 +317,60 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("wrote {}", out.display());
         }
+        Command::Run { dataset, models, out, plugin_dir, permutations } => {
+            let plugins = discover_plugins(&plugin_dir)?;
+            let demo = dataset.is_none() && models.is_empty();
+            let ds = match &dataset {
+                Some(d) => open_dataset(d)?,
+                None => {
+                    eprintln!(
+                        "dataset: the demo's synthetic dataset in {} (a simulation)",
+                        out.join("dataset").display()
+                    );
+                    brainscale::run::ensure_demo_dataset(&out.join("dataset"))?
+                }
+            };
+            let study_models = if models.is_empty() {
+                brainscale::run::demo_models(&plugins)
+            } else {
+                models
+                    .iter()
+                    .map(|m| brainscale::run::StudyModel::Plugin { spec: m.clone(), options: serde_json::json!({}) })
+                    .collect()
+            };
+            let outcomes =
+                brainscale::run::run_models(&ds, &study_models, &FitParams::default(), &plugins, &out, progress)?;
+            for o in &outcomes {
+                let how = match o.reused {
+                    (true, true) => "reused",
+                    (true, false) => "features reused, fitted",
+                    _ => "extracted and fitted",
+                };
+                eprintln!("{:<32} {how}", o.name);
+            }
+            let results: Vec<PathBuf> = outcomes.iter().map(|o| o.results.clone()).collect();
+            let study = brainscale::study::Study::open(&ds, &results)?;
+            let baseline = study_models.iter().zip(&study.models).find_map(|(m, r)| match m {
+                brainscale::run::StudyModel::Plugin { spec, options }
+                    if spec == "random-embeddings" && options["dim"] == 1024 =>
+                {
+                    Some(r.model.clone())
+                }
+                _ => None,
+            });
+            let params = brainscale::report::AnalyzeParams { baseline, permutations, seed: 0 };
+            let analysis = brainscale::report::write_study(&study, &params, &out)?;
+            print_headline(analysis.as_ref(), demo);
+            println!("study in {}", out.display());
+        }
+        Command::Analyze { results, dataset, out, baseline, permutations } => {
+            let ds = open_dataset(&dataset)?;
+            let study = brainscale::study::Study::open(&ds, &results)?;
+            let params = brainscale::report::AnalyzeParams { baseline, permutations, seed: 0 };
+            let analysis = brainscale::report::write_study(&study, &params, &out)?;
+            print_headline(analysis.as_ref(), false);
+            println!("analysis in {}", out.display());
+        }
         Command::Plugins { command: PluginsCommand::List { plugin_dir } } => {
             let found = discover_plugins(&plugin_dir)?;
             print!("{}", plugins_text(&found));
@@ -315,6 +408,27 @@ fn plugins_text(found: &Discovery) -> String {
         s.push_str(&format!("failed to load {}\n    stage {}: {}\n", f.path.display(), f.stage, f.message));
     }
     s
+}
+
+fn print_headline(analysis: Option<&brainscale::analysis::Analysis>, demo: bool) {
+    let Some(a) = analysis else {
+        println!("no scaling statistics (fewer than 3 models with a parameter count)");
+        return;
+    };
+    print!("{}", a.headline());
+    if demo {
+        println!(
+            "THIS IS A SIMULATION: the demo's dataset and models are synthetic, with a planted left-lateralised \
+             scaling effect. Planted effect recovered: {}",
+            if a.left_lateralised_scaling() { "YES" } else { "NO" }
+        );
+        println!("The real study: brainscale run --dataset lpp-en --models paper (see the README)");
+    } else {
+        println!(
+            "left-lateralised scaling (both slopes > 0, p < 0.05, permutation p < 0.05): {}",
+            if a.left_lateralised_scaling() { "yes" } else { "no" }
+        );
+    }
 }
 
 fn open_dataset(arg: &str) -> anyhow::Result<Dataset> {
