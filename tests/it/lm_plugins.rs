@@ -13,7 +13,7 @@ use brainscale::Error;
 use brainscale::data::synth::{SynthParams, write_dataset};
 use brainscale::data::{Dataset, Features};
 use brainscale::extract::{FeatureExtractor, RunText};
-use brainscale::plugins::{Discovery, Status, discover};
+use brainscale::plugins::{Status, discover};
 use serde_json::{Value, json};
 
 use crate::http::{LocalServer, Resource};

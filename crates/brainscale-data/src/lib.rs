@@ -18,6 +18,10 @@
 //!   `lppEN_word_information.csv` ([`words::read_lpp_word_csv`]).
 //! * [`Features`] / [`FeaturesWriter`]: features folders (SPEC section 2): `meta.json` and one
 //!   safetensors file per layer.
+//! * [`rois`]: regions of interest per hemisphere ([`RoiPair`]): the paper's seven 10 mm
+//!   spheres from MNI coordinates, or the dataset's `rois/` masks, with mirror images.
+//! * [`models`]: the language-model table (`models.toml`: Hugging Face ids, sizes, benchmark
+//!   scores) and named model sets such as `paper`.
 //! * [`synth`]: a deterministic synthetic dataset with a planted signal and its ground truth.
 //! * [`write_atomic`]: the atomic-write helper every writer here uses (and other crates may).
 //! * [`DataError`]: the one error type; each variant names the file (and line, run, tensor or
@@ -49,7 +53,9 @@ pub mod dataset;
 pub mod error;
 pub mod features;
 pub mod mask;
+pub mod models;
 pub mod nifti_io;
+pub mod rois;
 pub mod synth;
 pub mod words;
 
@@ -61,6 +67,8 @@ pub use dataset::{BoldRun, Dataset, DatasetConfig, Roi, Run};
 pub use error::{DataError, Result};
 pub use features::{ContextMeta, Features, FeaturesMeta, FeaturesWriter, StreamingWriter};
 pub use mask::{Hemisphere, HemisphereRule, Mask};
+pub use models::{ModelInfo, ModelsFile};
 pub use nifti_io::{Affine, Grid};
+pub use rois::{RoiPair, RoiSource};
 pub use synth::{SynthGrid, SynthParams, SynthSummary};
 pub use words::Words;

@@ -58,16 +58,33 @@ fn real_lpp_mask_reliability_and_rois() {
     assert_eq!((first, reliable.len() - first), (3_297, 3_171));
     assert!(reliable.iter().take(first).all(|&v| paper[v] == Hemisphere::Left));
 
-    // The ROI files, and the synthetic generator's 10 mm spheres give the same voxels.
-    let ours = crate::synth::brain::roi_maps(&mask);
+    // The ROI files, and the 10 mm spheres around the paper's coordinates, give the same voxels;
+    // the right spheres are the files' mirror images.
+    let spheres = crate::rois::paper_spheres(&mask);
+    let mut files = Vec::new();
     for (name, n) in [("TP", 59), ("aSTS", 56), ("pSTS", 69), ("AG_TPJ", 56), ("BA44", 56), ("BA45", 53), ("BA47", 81)]
     {
         let roi = mask.load_map(&dir.join(format!("rois/{name}.nii.gz"))).unwrap();
         let voxels: Vec<usize> = (0..roi.len()).filter(|&v| roi[v] != 0.0).collect();
         assert_eq!(voxels.len(), n, "ROI {name}");
         assert!(voxels.iter().all(|&v| mask.xyz()[v][0] < 0.0), "ROI {name} is left");
-        let (_, synthetic) = ours.iter().find(|(o, _)| *o == name).unwrap();
-        let synthetic: Vec<usize> = (0..synthetic.len()).filter(|&v| synthetic[v] != 0.0).collect();
-        assert_eq!(synthetic, voxels, "ROI {name}: 10 mm sphere around the paper's coordinate");
+        let pair = spheres.iter().find(|p| p.name == name).unwrap();
+        assert_eq!(pair.left, voxels, "ROI {name}: 10 mm sphere around the paper's coordinate");
+        assert_eq!(pair.right.len(), n, "right {name}: the mask is symmetric");
+        let n_reliable = |vs: &[usize]| vs.iter().filter(|&&v| reliability[v] as f64 > threshold).count();
+        println!(
+            "ROI {name:<7} left {:>3} voxels ({:>2} reliable), right {:>3} ({:>2} reliable)",
+            pair.left.len(),
+            n_reliable(&pair.left),
+            pair.right.len(),
+            n_reliable(&pair.right)
+        );
+        files.push(crate::dataset::Roi { name: name.to_string(), voxels });
+    }
+    assert_eq!(crate::rois::mirrored_pairs(&mask, &files), spheres);
+    // The synthetic generator writes the same spheres.
+    for ((name, values), pair) in crate::synth::brain::roi_maps(&mask).iter().zip(&spheres) {
+        let voxels: Vec<usize> = (0..values.len()).filter(|&v| values[v] != 0.0).collect();
+        assert_eq!((name, &voxels), (&pair.name, &pair.left));
     }
 }

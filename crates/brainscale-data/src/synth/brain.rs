@@ -4,21 +4,7 @@
 use crate::error::Result;
 use crate::mask::Mask;
 use crate::nifti_io::Affine;
-
-/// The paper's seven left-hemisphere ROIs (MNI mm): TP, aSTS, pSTS (Pallier et al. 2011),
-/// BA45, BA47, BA44 (Zaccarella et al. 2017), AG/TPJ (Price et al. 2015).
-pub const PAPER_ROIS: [(&str, [f64; 3]); 7] = [
-    ("TP", [-48.0, 15.0, -27.0]),
-    ("aSTS", [-54.0, -12.0, -12.0]),
-    ("pSTS", [-51.0, -39.0, 3.0]),
-    ("BA45", [-52.0, 28.0, 10.0]),
-    ("BA47", [-44.0, 34.0, -8.0]),
-    ("BA44", [-50.0, 12.0, 16.0]),
-    ("AG_TPJ", [-52.0, -56.0, 22.0]),
-];
-
-/// Radius (mm) of the paper's ROI spheres.
-pub const ROI_RADIUS_MM: f64 = 10.0;
+use crate::rois::{PAPER_ROIS, distance};
 
 /// Centre (MNI mm) and semi-axes (mm) of the ellipsoid the synthetic brain is made of.
 const BRAIN_CENTRE: [f64; 3] = [0.0, -18.0, 10.0];
@@ -41,11 +27,6 @@ pub(crate) fn brain_mask(dims: [usize; 3], affine: Affine) -> Result<Mask> {
     };
     let nx = dims[0];
     Mask::from_fn(dims, affine, |[i, j, k]| inside([i, j, k]) && inside([nx - 1 - i, j, k]))
-}
-
-/// Euclidean distance in mm.
-pub(crate) fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 
 /// Where the signal is planted: per voxel, the signal amplitude (0..1 of the peak
@@ -87,13 +68,15 @@ pub(crate) fn planting(mask: &Mask, radius: f64, right_ratio: f64) -> Planting {
     Planting { amplitude, regions, counts }
 }
 
-/// The paper's ROIs on `mask`: for each, a 0/1 value per voxel (10 mm sphere within the mask).
-pub(crate) fn roi_maps(mask: &Mask) -> Vec<(&'static str, Vec<f32>)> {
-    PAPER_ROIS
-        .iter()
-        .map(|(name, c)| {
-            let values = mask.xyz().iter().map(|&p| if distance(p, *c) <= ROI_RADIUS_MM { 1.0 } else { 0.0 }).collect();
-            (*name, values)
+/// The paper's ROIs on `mask` ([`crate::rois::paper_spheres`], left side): for each, a 0/1
+/// value per voxel.
+pub(crate) fn roi_maps(mask: &Mask) -> Vec<(String, Vec<f32>)> {
+    crate::rois::paper_spheres(mask)
+        .into_iter()
+        .map(|pair| {
+            let mut values = vec![0.0; mask.n_voxels()];
+            pair.left.iter().for_each(|&v| values[v] = 1.0);
+            (pair.name, values)
         })
         .collect()
 }

@@ -29,7 +29,7 @@ use faer::Mat;
 use flate2::Compression;
 use serde_json::json;
 
-pub use brain::{PAPER_ROIS, ROI_RADIUS_MM};
+pub use crate::rois::{PAPER_ROIS, ROI_RADIUS_MM};
 
 use crate::atomic::write_bytes_atomic;
 use crate::dataset::{DEFAULT_TRIM, DatasetConfig, MIN_RUNS, run_label};
@@ -271,7 +271,7 @@ pub fn write_dataset(out: &Path, params: &SynthParams) -> Result<SynthSummary> {
     let mut roi_voxels = Vec::new();
     for (name, values) in brain::roi_maps(&mask) {
         mask.write_map(&out.join(format!("rois/{name}.nii.gz")), &values)?;
-        roi_voxels.push((name.to_string(), values.iter().filter(|&&v| v > 0.0).count()));
+        roi_voxels.push((name.clone(), values.iter().filter(|&&v| v > 0.0).count()));
     }
     write_truth(out, params, &mask, &latents, &model, &planting, &n_words, &roi_voxels)?;
     write_config(out, params)?;
