@@ -112,3 +112,7 @@ pub const ROI: &str = "roi";
 pub const HEMISPHERE: &str = "hemisphere";
 /// Number of voxels in the ROI.
 pub const N_ROI_VOXELS: &str = "n_roi_voxels";
+/// Wikitext-2 perplexity (from models.toml; null when unknown).
+pub const PERPLEXITY: &str = "wikitext2_perplexity";
+/// HellaSwag accuracy (from models.toml; null when unknown).
+pub const HELLASWAG: &str = "hellaswag";

@@ -330,10 +330,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     brainscale::run::ensure_demo_dataset(&out.join("dataset"))?
                 }
             };
-            let study_models = if models.is_empty() {
+            // `paper` (or any set of models.toml) expands to its Hugging Face ids.
+            let table = brainscale::data::models::ModelsFile::builtin()?;
+            let mut specs: Vec<String> = Vec::new();
+            for m in &models {
+                if table.set_names().contains(&m.as_str()) {
+                    specs.extend(table.set(m)?.iter().map(|i| i.hf_id.clone()));
+                } else {
+                    specs.push(m.clone());
+                }
+            }
+            let study_models = if specs.is_empty() {
                 brainscale::run::demo_models(&plugins)
             } else {
-                models
+                specs
                     .iter()
                     .map(|m| brainscale::run::StudyModel::Plugin { spec: m.clone(), options: serde_json::json!({}) })
                     .collect()

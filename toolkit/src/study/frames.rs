@@ -19,6 +19,13 @@ fn side(h: Hemisphere) -> &'static str {
     }
 }
 
+/// The entry of `models.toml` for a model name or hub id (what cannot be computed: perplexity,
+/// HellaSwag).
+fn known(model: &str) -> Option<brainscale_data::models::ModelInfo> {
+    let table = brainscale_data::models::ModelsFile::builtin().ok()?;
+    table.get(model).cloned()
+}
+
 impl Study {
     /// One row per model (see the module docs for the columns).
     pub fn models_frame(&self) -> Result<DataFrame> {
@@ -55,6 +62,14 @@ impl Study {
             Column::new(col::P90.into(), f(&|x| x.best.p90)),
             Column::new(col::P90_LEFT.into(), f(&|x| x.best.p90_left_paper)),
             Column::new(col::P90_RIGHT.into(), f(&|x| x.best.p90_right_paper)),
+            Column::new(
+                col::PERPLEXITY.into(),
+                m.iter().map(|x| known(&x.model).and_then(|i| i.wikitext2_perplexity)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                col::HELLASWAG.into(),
+                m.iter().map(|x| known(&x.model).and_then(|i| i.hellaswag)).collect::<Vec<_>>(),
+            ),
         ];
         DataFrame::new(m.len(), columns).map_err(table_err)
     }
