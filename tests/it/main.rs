@@ -9,3 +9,4 @@ mod parity_regressors;
 mod parity_ridge;
 mod planted;
 mod plugins;
+mod study;
