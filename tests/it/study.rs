@@ -37,6 +37,15 @@ fn a_simulated_study_recovers_the_planted_effect_and_reuses_its_work() {
         assert!(out.join("tables").join(format!("{table}.csv")).is_file(), "{table}");
     }
     assert!(out.join("analysis.json").is_file() && out.join("maps/slope_t.nii.gz").is_file());
+    let report = brainscale::figures::write_report(&study, Some(&analysis), None, true, &out).unwrap();
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("THIS IS A SIMULATION") && html.contains("planted effect recovered"));
+    for fig in ["reliability", "score_distributions", "layers", "scaling", "hemispheres", "roi_slopes", "slope_t_map"] {
+        for ext in ["svg", "png"] {
+            let path = out.join("figures").join(format!("{fig}.{ext}"));
+            assert!(std::fs::metadata(&path).map(|m| m.len() > 1000).unwrap_or(false), "{}", path.display());
+        }
+    }
 
     let again = run_models(&ds, &models, &fit, &plugins, &out, Progress::Quiet).unwrap();
     assert!(again.iter().all(|o| o.reused == (true, true)), "{again:?}");

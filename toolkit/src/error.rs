@@ -13,6 +13,9 @@ pub enum Error {
     /// From reading or writing datasets, NIfTI and features.
     #[error(transparent)]
     Data(#[from] brainscale_data::DataError),
+    /// A figure could not be drawn or written.
+    #[error("figure: {0}")]
+    Plot(#[from] brainscale_plot::PlotError),
     /// A statistic could not be computed.
     #[error("statistics: {0}")]
     Stats(#[from] brainscale_stats::StatsError),

@@ -59,6 +59,7 @@ pub mod demo;
 pub mod encoding;
 pub mod error;
 pub mod extract;
+pub mod figures;
 pub mod hub;
 pub mod plugins;
 pub mod progress;

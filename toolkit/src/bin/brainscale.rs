@@ -368,17 +368,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => None,
             });
-            let params = brainscale::report::AnalyzeParams { baseline, permutations, seed: 0 };
+            let params = brainscale::report::AnalyzeParams { baseline: baseline.clone(), permutations, seed: 0 };
             let analysis = brainscale::report::write_study(&study, &params, &out)?;
+            let report = brainscale::figures::write_report(&study, analysis.as_ref(), baseline.as_deref(), demo, &out)?;
             print_headline(analysis.as_ref(), demo);
+            println!("report: {}", report.display());
             println!("study in {}", out.display());
         }
         Command::Analyze { results, dataset, out, baseline, permutations } => {
             let ds = open_dataset(&dataset)?;
             let study = brainscale::study::Study::open(&ds, &results)?;
-            let params = brainscale::report::AnalyzeParams { baseline, permutations, seed: 0 };
+            let params = brainscale::report::AnalyzeParams { baseline: baseline.clone(), permutations, seed: 0 };
             let analysis = brainscale::report::write_study(&study, &params, &out)?;
+            let report =
+                brainscale::figures::write_report(&study, analysis.as_ref(), baseline.as_deref(), false, &out)?;
             print_headline(analysis.as_ref(), false);
+            println!("report: {}", report.display());
             println!("analysis in {}", out.display());
         }
         Command::Plugins { command: PluginsCommand::List { plugin_dir } } => {
