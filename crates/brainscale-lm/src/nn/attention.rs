@@ -10,12 +10,13 @@
 
 use candle_core::{Result, Tensor};
 
-use super::kernels::CausalSoftmax;
+use super::cpu::{CausalAttention, Heads, HostSlice};
+use super::kernels::{CausalSoftmax, is_cpu_f32};
 use super::linear::{Linear, LinearSpec, WeightLayout, Weights};
 use super::norm::Norm;
 use super::rotary::RotaryTables;
 
-/// Queries per block of the blockwise causal attention.
+/// Queries per block of the blockwise causal attention (candle path).
 const QUERY_BLOCK: usize = 128;
 
 /// Where the checkpoint keeps the q, k and v projections.
@@ -164,54 +165,103 @@ impl Attention {
         })
     }
 
-    /// Self-attention of `x [n, hidden]` (positions `0..n`); returns the outputs of the queries
-    /// `from..n` only, `[n - from, hidden]` (all keys and values are still used).
-    pub fn forward(&self, x: &Tensor, rotary: Option<&RotaryTables>, from: usize) -> Result<Tensor> {
-        let n = x.dim(0)?;
-        let (h, kvh, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
+    /// Self-attention of `x [n, hidden]` (positions `0..n`), plus `residual [n - from, hidden]`
+    /// if given; returns the outputs of the queries `from..n` only, `[n - from, hidden]` (all
+    /// keys and values are still used).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rotary: Option<&RotaryTables>,
+        from: usize,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let qkv = self.qkv.forward(x)?;
-        // [n, kvh, d] -> [kvh, n, d]
-        let heads = |offset: usize, count: usize| -> Result<Tensor> {
-            qkv.narrow(1, offset, count * d)?.reshape((n, count, d))?.transpose(0, 1)?.contiguous()
+        let o = if is_cpu_f32(&qkv) { self.attend_cpu(&qkv, rotary, from)? } else { self.attend(&qkv, rotary, from)? };
+        self.out.forward_with(&o, None, residual)
+    }
+
+    /// q (positions `from..n`), k and v (positions `0..n`) of `qkv [n, (h + 2 kvh) d]` as
+    /// contiguous `[heads, tokens, d]`, with the per-head norms and rotary embedding applied.
+    fn split_heads(
+        &self,
+        qkv: &Tensor,
+        rotary: Option<&RotaryTables>,
+        from: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let n = qkv.dim(0)?;
+        let (h, kvh, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        // [tokens, heads, d] -> [heads, tokens, d]
+        let heads = |rows: &Tensor, offset: usize, count: usize| -> Result<Tensor> {
+            rows.narrow(1, offset, count * d)?.reshape((rows.dim(0)?, count, d))?.transpose(0, 1)?.contiguous()
         };
-        let mut k = heads(h * d, kvh)?;
-        let v = heads((h + kvh) * d, kvh)?;
-        if let Some((_, kn, _, wk)) = &self.qk_norm {
+        let mut q = heads(&qkv.narrow(0, from, n - from)?, 0, h)?;
+        let mut k = heads(qkv, h * d, kvh)?;
+        let v = heads(qkv, (h + kvh) * d, kvh)?;
+        if let Some((qn, kn, wq, wk)) = &self.qk_norm {
+            q = qn.forward(&q)?.broadcast_mul(wq)?;
             k = kn.forward(&k)?.broadcast_mul(wk)?;
         }
         if let Some(r) = rotary {
+            q = r.apply(&q, from)?;
             k = r.apply(&k, 0)?;
         }
+        Ok((q, k, v))
+    }
+
+    /// The attention of the queries `from..n` before the output projection, `[n - from, h d]`,
+    /// with candle ops, blockwise over the queries.
+    fn attend(&self, qkv: &Tensor, rotary: Option<&RotaryTables>, from: usize) -> Result<Tensor> {
+        let n = qkv.dim(0)?;
+        let (h, kvh, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let (q, k, v) = self.split_heads(qkv, rotary, from)?;
         let group = h / kvh;
         let mut blocks = Vec::with_capacity((n - from).div_ceil(QUERY_BLOCK));
         let mut qs = from;
         while qs < n {
             let len = QUERY_BLOCK.min(n - qs);
-            // [len, h, d] -> [h, len, d]
-            let mut q =
-                qkv.narrow(0, qs, len)?.narrow(1, 0, h * d)?.reshape((len, h, d))?.transpose(0, 1)?.contiguous()?;
-            if let Some((qn, _, wq, _)) = &self.qk_norm {
-                q = qn.forward(&q)?.broadcast_mul(wq)?;
-            }
-            if let Some(r) = rotary {
-                q = r.apply(&q, qs)?;
-            }
             let k0 = match self.window {
                 Some(w) => (qs + 1).saturating_sub(w),
                 None => 0,
             };
             let n_keys = qs + len - k0;
             // the query heads sharing key head j are rows j*group..(j+1)*group: fold them as rows
-            let q = q.reshape((kvh, group * len, d))?;
-            let kb = k.narrow(1, k0, n_keys)?;
-            let scores = q.matmul(&kb.t()?)?;
+            let qb = q.narrow(1, qs - from, len)?.contiguous()?.reshape((kvh, group * len, d))?;
+            let scores = qb.matmul(&k.narrow(1, k0, n_keys)?.t()?)?;
             let probs = CausalSoftmax { rows_per_group: len, first_query: qs, first_key: k0, window: self.window }
                 .forward(&scores)?;
             let o = probs.matmul(&v.narrow(1, k0, n_keys)?)?; // [kvh, group*len, d] = [h, len, d]
             blocks.push(o.reshape((h, len, d))?.transpose(0, 1)?.contiguous()?.reshape((len, h * d))?);
             qs += len;
         }
-        let o = if blocks.len() == 1 { blocks.swap_remove(0) } else { Tensor::cat(&blocks, 0)? };
-        self.out.forward(&o)
+        if blocks.len() == 1 { Ok(blocks.swap_remove(0)) } else { Tensor::cat(&blocks, 0) }
+    }
+
+    /// [`Self::attend`] for `f32` on the CPU: reads q, k and v in place from `qkv` when there is
+    /// nothing to apply to them, and runs [`CausalAttention`].
+    fn attend_cpu(&self, qkv: &Tensor, rotary: Option<&RotaryTables>, from: usize) -> Result<Tensor> {
+        let n = qkv.dim(0)?;
+        let (h, kvh, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let op = CausalAttention { n_heads: h, n_kv_heads: kvh, head_dim: d, window: self.window };
+        let y = if self.qk_norm.is_none() && rotary.is_none() {
+            let qkv = qkv.contiguous()?;
+            let slice = HostSlice::new(&qkv)?;
+            let stride = (h + 2 * kvh) * d;
+            let at = |offset: usize| Heads {
+                data: slice.get().get(offset..).unwrap_or_default(),
+                token_stride: stride,
+                head_stride: d,
+            };
+            op.forward(at(from * stride), at(h * d), at((h + kvh) * d), from, n - from, n)?
+        } else {
+            let (q, k, v) = self.split_heads(qkv, rotary, from)?;
+            let (qs, ks, vs) = (HostSlice::new(&q)?, HostSlice::new(&k)?, HostSlice::new(&v)?);
+            let (q, k, v) = (
+                Heads::head_major(qs.get(), n - from, d),
+                Heads::head_major(ks.get(), n, d),
+                Heads::head_major(vs.get(), n, d),
+            );
+            op.forward(q, k, v, from, n - from, n)?
+        };
+        Tensor::from_vec(y, (n - from, h * d), qkv.device())
     }
 }

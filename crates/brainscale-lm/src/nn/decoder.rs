@@ -125,22 +125,21 @@ impl Layer {
         };
         match self.residual {
             Residual::PreNorm => {
-                let h = (tail(x)? + self.attn.forward(&self.attn_norm.forward(x)?, rotary, from)?)?;
-                &h + self.mlp.forward(&mlp_norm(&h)?)?
+                let h = self.attn.forward(&self.attn_norm.forward(x)?, rotary, from, Some(&tail(x)?))?;
+                self.mlp.forward(&mlp_norm(&h)?, Some(&h))
             }
             Residual::PostNorm => {
-                let h = self.attn_norm.forward(&(tail(x)? + self.attn.forward(x, rotary, from)?)?)?;
-                mlp_norm(&(&h + self.mlp.forward(&h)?)?)
+                let h = self.attn_norm.forward(&self.attn.forward(x, rotary, from, Some(&tail(x)?))?)?;
+                mlp_norm(&self.mlp.forward(&h, Some(&h))?)
             }
             Residual::Parallel { shared_norm } => {
                 let normed = self.attn_norm.forward(x)?;
-                let a = self.attn.forward(&normed, rotary, from)?;
-                let m = if shared_norm {
-                    self.mlp.forward(&tail(&normed)?)?
+                let a = self.attn.forward(&normed, rotary, from, Some(&tail(x)?))?;
+                if shared_norm {
+                    self.mlp.forward(&tail(&normed)?, Some(&a))
                 } else {
-                    self.mlp.forward(&mlp_norm(&tail(x)?)?)?
-                };
-                (tail(x)? + a)? + m
+                    self.mlp.forward(&mlp_norm(&tail(x)?)?, Some(&a))
+                }
             }
         }
     }

@@ -48,9 +48,18 @@ pub fn fast_exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
-    // 2^n through the exponent bits (n is within [-126, 128] after the clamp).
-    let bits = ((n as i32 + 127).max(1) as u32) << 23;
-    y * f32::from_bits(bits)
+    // 2^n through the exponent bits: `t`'s low mantissa bits hold n (within [-126, 128] after
+    // the clamp), integer arithmetic that vectorises (unlike a float-to-int cast)
+    let t = x * LOG2E + MAGIC;
+    let e = (t.to_bits() as i32 - MAGIC.to_bits() as i32 + 127).max(1);
+    y * f32::from_bits((e as u32) << 23)
+}
+
+/// Runs `f` compiled for the best SIMD level of this CPU (AVX-512, else AVX2 + FMA, found at
+/// run time), so that the loops inlined into it auto-vectorise to that width.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
 }
 
 /// `erf` (Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7) with [`fast_exp`].
@@ -88,8 +97,9 @@ impl Activation {
         }
     }
 
+    /// `act(v)`.
     #[inline(always)]
-    fn apply(self, v: f32) -> f32 {
+    pub(crate) fn apply(self, v: f32) -> f32 {
         match self {
             Self::GeluErf => 0.5 * v * (1.0 + fast_erf(v * std::f32::consts::FRAC_1_SQRT_2)),
             Self::GeluTanh => {
@@ -99,6 +109,17 @@ impl Activation {
             }
             Self::Relu => v.max(0.0),
             Self::Silu => v / (1.0 + fast_exp(-v)),
+        }
+    }
+
+    /// `act` over a slice, with the match hoisted out of the loop so that the loop vectorises.
+    #[inline(always)]
+    pub(crate) fn apply_in_place(self, xs: &mut [f32]) {
+        match self {
+            Self::GeluErf => xs.iter_mut().for_each(|v| *v = Self::GeluErf.apply(*v)),
+            Self::GeluTanh => xs.iter_mut().for_each(|v| *v = Self::GeluTanh.apply(*v)),
+            Self::Relu => xs.iter_mut().for_each(|v| *v = Self::Relu.apply(*v)),
+            Self::Silu => xs.iter_mut().for_each(|v| *v = Self::Silu.apply(*v)),
         }
     }
 
@@ -148,9 +169,10 @@ impl CustomOp1 for ActOp {
         if !self.gated {
             let mut dst = vec![0f32; src.len()];
             dst.par_chunks_mut(16_384).zip(src.par_chunks(16_384)).for_each(|(d, s)| {
-                for (d, &s) in d.iter_mut().zip(s) {
-                    *d = act.apply(s);
-                }
+                simd(|| {
+                    d.copy_from_slice(s);
+                    act.apply_in_place(d)
+                })
             });
             return Ok((CpuStorage::F32(dst), layout.shape().clone()));
         }
@@ -159,15 +181,40 @@ impl CustomOp1 for ActOp {
         let mut dst = vec![0f32; rows * n];
         let chunk = rows_per_task(n);
         dst.par_chunks_mut(chunk * n).zip(src.par_chunks(chunk * cols)).for_each(|(d, s)| {
-            for (d, s) in d.chunks_exact_mut(n).zip(s.chunks_exact(cols)) {
-                let (gate, up) = s.split_at(n);
-                for ((d, &g), &u) in d.iter_mut().zip(gate).zip(up) {
-                    *d = act.apply(g) * u;
+            simd(|| {
+                for (d, s) in d.chunks_exact_mut(n).zip(s.chunks_exact(cols)) {
+                    let (gate, up) = s.split_at(n);
+                    d.iter_mut().zip(gate).zip(up).for_each(|((d, &g), &u)| *d = act.apply(g) * u);
                 }
-            }
+            })
         });
         Ok((CpuStorage::F32(dst), Shape::from((rows, n))))
     }
+}
+
+/// Softmax of `row[lo..hi]` in place, zero elsewhere (nothing but zeros if the range is empty).
+#[inline(always)]
+pub(crate) fn softmax_in_place(row: &mut [f32], lo: usize, hi: usize) {
+    let hi = hi.min(row.len());
+    let lo = lo.min(hi);
+    row[..lo].fill(0.0);
+    row[hi..].fill(0.0);
+    let row = &mut row[lo..hi];
+    // max and sum over 16 independent lanes, so that they vectorise
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        lanes.iter_mut().zip(c).for_each(|(m, &v)| *m = m.max(v));
+    }
+    let max = chunks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    row.iter_mut().for_each(|v| *v = fast_exp(*v - max));
+    let mut lanes = [0f32; 16];
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        lanes.iter_mut().zip(c).for_each(|(s, &v)| *s += v);
+    }
+    let inv = 1.0 / (chunks.remainder().iter().sum::<f32>() + lanes.iter().sum::<f32>());
+    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Normalisation over the last dimension with an optional per-feature scale and shift.
@@ -274,23 +321,13 @@ impl CustomOp1 for CausalSoftmax {
         let mut dst = vec![0f32; src.len()];
         let chunk = rows_per_task(n_keys);
         dst.par_chunks_mut(chunk * n_keys).zip(src.par_chunks(chunk * n_keys)).enumerate().for_each(|(c, (d, s))| {
-            for (i, (d, s)) in d.chunks_exact_mut(n_keys).zip(s.chunks_exact(n_keys)).enumerate() {
-                let (lo, hi) = self.range((c * chunk + i) % rows, n_keys);
-                if lo == hi {
-                    continue;
+            simd(|| {
+                for (i, (d, s)) in d.chunks_exact_mut(n_keys).zip(s.chunks_exact(n_keys)).enumerate() {
+                    let (lo, hi) = self.range((c * chunk + i) % rows, n_keys);
+                    d[lo..hi].copy_from_slice(&s[lo..hi]);
+                    softmax_in_place(d, lo, hi);
                 }
-                let (d, s) = (&mut d[lo..hi], &s[lo..hi]);
-                let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0f32;
-                for (d, &v) in d.iter_mut().zip(s) {
-                    *d = fast_exp(v - max);
-                    sum += *d;
-                }
-                let inv = 1.0 / sum;
-                for d in d.iter_mut() {
-                    *d *= inv;
-                }
-            }
+            })
         });
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }

@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use candle_core::{Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use super::cpu::{self, Epilogue, HostSlice};
+use super::kernels::{Activation, is_cpu_f32};
+
 /// A [`VarBuilder`] that counts the parameters it hands out (HF's `num_parameters()`).
 #[derive(Clone)]
 pub struct Weights<'a> {
@@ -116,10 +119,50 @@ impl Linear {
 
     /// `x [n, in] -> [n, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.w)?;
-        match &self.b {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
+        self.forward_with(x, None, None)
+    }
+
+    /// `act(x W + b) + residual` for `x [n, in]` and `residual [n, out]`: one fused pass on
+    /// the CPU in `f32`, candle ops otherwise.
+    pub fn forward_with(&self, x: &Tensor, act: Option<Activation>, residual: Option<&Tensor>) -> Result<Tensor> {
+        let fast = is_cpu_f32(x)
+            && is_cpu_f32(&self.w)
+            && self.w.rank() == 2
+            && self.b.as_ref().is_none_or(|b| is_cpu_f32(b) && b.rank() == 1)
+            && residual.is_none_or(is_cpu_f32);
+        if !fast {
+            let mut y = x.matmul(&self.w)?;
+            if let Some(b) = &self.b {
+                y = y.broadcast_add(b)?;
+            }
+            if let Some(act) = act {
+                y = act.forward(&y)?;
+            }
+            return match residual {
+                Some(r) => y + r,
+                None => Ok(y),
+            };
         }
+        let (x, w) = (x.contiguous()?, self.w.contiguous()?);
+        let (b, r) =
+            (self.b.as_ref().map(Tensor::contiguous).transpose()?, residual.map(Tensor::contiguous).transpose()?);
+        let d_out = self.d_out();
+        let mut shape = x.dims().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = d_out;
+        }
+        if r.as_ref().is_some_and(|r| r.dims() != shape.as_slice()) {
+            candle_core::bail!(
+                "linear: residual {:?} does not match the output {shape:?}",
+                r.as_ref().map(Tensor::dims)
+            )
+        }
+        let (xs, ws) = (HostSlice::new(&x)?, HostSlice::new(&w)?);
+        let bs = b.as_ref().map(HostSlice::new).transpose()?;
+        let rs = r.as_ref().map(HostSlice::new).transpose()?;
+        let epilogue =
+            Epilogue { bias: bs.as_ref().map(HostSlice::get), act, residual: rs.as_ref().map(HostSlice::get) };
+        let y = cpu::linear(xs.get(), ws.get(), d_out, epilogue)?;
+        Tensor::from_vec(y, shape, x.device())
     }
 }

@@ -76,10 +76,13 @@ impl Mlp {
         Ok(Self { up, down, act: s.act, gated })
     }
 
-    /// `x [n, hidden] -> [n, hidden]`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let u = self.up.forward(x)?;
-        let a = if self.gated { self.act.forward_gated(&u)? } else { self.act.forward(&u)? };
-        self.down.forward(&a)
+    /// `x [n, hidden] -> [n, hidden]`, plus `residual [n, hidden]` if given.
+    pub fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+        let a = if self.gated {
+            self.act.forward_gated(&self.up.forward(x)?)?
+        } else {
+            self.up.forward_with(x, Some(self.act), None)?
+        };
+        self.down.forward_with(&a, None, residual)
     }
 }

@@ -8,9 +8,12 @@
 //! * [`attention`]: causal multi-head / grouped-query / multi-query attention;
 //! * [`mlp`]: plain and gated (SwiGLU, GeGLU) feed-forward blocks;
 //! * [`decoder`]: [`DecoderConfig`] and [`Decoder`], which returns every hidden state;
-//! * [`kernels`]: fused float32 CPU kernels (norms, activations, causal softmax).
+//! * [`kernels`]: fused float32 CPU kernels (norms, activations, causal softmax);
+//! * `cpu`: float32 CPU fast paths for the affine layers (bias, activation and residual fused)
+//!   and attention.
 
 pub mod attention;
+mod cpu;
 pub mod decoder;
 pub mod kernels;
 pub mod linear;
