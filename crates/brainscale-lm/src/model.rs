@@ -56,6 +56,18 @@ pub struct LoadContext {
     pub untrained: Option<u64>,
 }
 
+impl LoadContext {
+    /// An error about `config.json` (e.g. a field out of range).
+    pub fn malformed(&self, reason: impl Into<String>) -> LmError {
+        LmError::Malformed { path: self.dir.join("config.json"), reason: reason.into() }
+    }
+
+    /// `config.json` as a family's typed config (HF defaults for absent fields, via serde).
+    pub fn config<T: serde::de::DeserializeOwned>(&self) -> Result<T, LmError> {
+        serde_json::from_value(self.config.clone()).map_err(|e| self.malformed(e.to_string()))
+    }
+}
+
 /// A model family: maps a `config.json` and its weight names onto the shared blocks.
 /// A plugin implements this for a unit struct and exports `LmExtractor<ThatFamily>`.
 pub trait Family: Send + 'static {

@@ -134,9 +134,8 @@ pub struct Gpt2;
 
 impl Family for Gpt2 {
     fn load(ctx: &LoadContext, vb: VarBuilder<'_>) -> Result<Box<dyn CausalLm>, LmError> {
-        let malformed = |reason: String| LmError::Malformed { path: ctx.dir.join("config.json"), reason };
-        let config: Gpt2Config = serde_json::from_value(ctx.config.clone()).map_err(|e| malformed(e.to_string()))?;
-        let decoder = config.decoder().map_err(malformed)?;
+        let config: Gpt2Config = ctx.config()?;
+        let decoder = config.decoder().map_err(|reason| ctx.malformed(reason))?;
         Ok(Box::new(Decoder::load(&decoder, vb)?))
     }
 

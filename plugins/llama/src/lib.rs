@@ -226,10 +226,8 @@ pub struct LlamaLike;
 
 impl Family for LlamaLike {
     fn load(ctx: &LoadContext, vb: VarBuilder<'_>) -> Result<Box<dyn CausalLm>, LmError> {
-        let malformed = |reason: String| LmError::Malformed { path: ctx.dir.join("config.json"), reason };
-        let config: LlamaLikeConfig =
-            serde_json::from_value(ctx.config.clone()).map_err(|e| malformed(e.to_string()))?;
-        let decoder = config.decoder(&ctx.config).map_err(malformed)?;
+        let config: LlamaLikeConfig = ctx.config()?;
+        let decoder = config.decoder(&ctx.config).map_err(|reason| ctx.malformed(reason))?;
         Ok(Box::new(Decoder::load(&decoder, vb)?))
     }
 

@@ -144,9 +144,8 @@ pub struct Opt;
 
 impl Family for Opt {
     fn load(ctx: &LoadContext, vb: VarBuilder<'_>) -> Result<Box<dyn CausalLm>, LmError> {
-        let malformed = |reason: String| LmError::Malformed { path: ctx.dir.join("config.json"), reason };
-        let config: OptConfig = serde_json::from_value(ctx.config.clone()).map_err(|e| malformed(e.to_string()))?;
-        let decoder = config.decoder().map_err(malformed)?;
+        let config: OptConfig = ctx.config()?;
+        let decoder = config.decoder().map_err(|reason| ctx.malformed(reason))?;
         Ok(Box::new(Decoder::load(&decoder, vb)?))
     }
 
