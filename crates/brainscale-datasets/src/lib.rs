@@ -1,0 +1,33 @@
+//! # brainscale-datasets
+//!
+//! The dataset registry (`datasets.toml`), the data directory, and checksummed, resumable
+//! downloads. `fetch` touches the network; everything else reads the disk.
+//!
+//! * [`Registry`]: every entry of `datasets.toml`, typed ([`Entry`], [`Source`]).
+//! * [`DataRoot`]: where downloads (`ROOT/raw/<entry>`) and prepared datasets
+//!   (`ROOT/datasets/<name>`) live, resolved from `--data-dir`, `$BRAINSCALE_DATA` or the OS
+//!   cache directory.
+//!
+//! ```
+//! use brainscale_datasets::{DataRoot, Registry, Source};
+//! # fn main() -> Result<(), brainscale_datasets::Error> {
+//! let registry = Registry::builtin()?;
+//! let entry = registry.get("lpp-en-masks")?;
+//! let root = DataRoot::at("/data/brainscale");
+//! if let Source::Files(files) = &entry.source {
+//!     println!("{} files into {}", files.len(), root.raw(&entry.name).display());
+//! }
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+// Library code never unwraps: errors are typed and returned (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod registry;
+pub mod root;
+
+pub use error::{Error, Result};
+pub use registry::{Entry, FileSpec, OpenNeuroSpec, Registry, Source};
+pub use root::{DATA_ENV, DataRoot, RootOrigin};
