@@ -52,4 +52,24 @@ fn a_simulated_study_recovers_the_planted_effect_and_reuses_its_work() {
     let changed = FitParams { alphas: brainscale::core::ridge::logspace(1.0, 6.0, 6), ..fit };
     let refit = run_models(&ds, &models[..1], &changed, &plugins, &out, Progress::Quiet).unwrap();
     assert_eq!(refit[0].reused, (true, false), "other fit settings: features reused, fit redone");
+
+    // `analyze` with a baseline that is not among the results: one clear message, exit 1.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_brainscale"))
+        .arg("analyze")
+        .arg("--results")
+        .args(&results)
+        .arg("--dataset")
+        .arg(&ds_dir)
+        .arg("--out")
+        .arg(dir.path().join("analysis"))
+        .args(["--baseline", "random-embeddings_dim-1024_seed-0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--baseline") && stderr.contains("simulated-125M") && !stderr.contains("panic"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("analysis").exists(), "nothing written");
 }

@@ -20,6 +20,8 @@ use brainscale_stats::{
     lateralization_test, ols, ols_multiple, pearson, slope_difference, slopes_voxelwise,
 };
 
+use brainscale_plot::style::Family;
+
 use crate::error::{Error, Result};
 use crate::study::{ModelResults, Study};
 
@@ -80,8 +82,23 @@ fn sized(study: &Study) -> Vec<&ModelResults> {
 pub fn analyze(study: &Study, permutations: usize, seed: u64) -> Result<Analysis> {
     let models = sized(study);
     if models.len() < 3 {
+        let unsized_models: Vec<&str> = study
+            .models
+            .iter()
+            .filter(|m| m.n_params.is_none() && Family::parse(&m.family) != Family::Baseline)
+            .map(|m| m.model.as_str())
+            .collect();
+        let hint = if unsized_models.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; without a parameter count (not in models.toml, none in fit.json or the features' meta.json): {} \
+                 (add them to models.toml)",
+                unsized_models.join(", ")
+            )
+        };
         return Err(Error::Invalid(format!(
-            "the scaling analysis needs at least 3 models with a parameter count, got {} ({}); baselines have none",
+            "the scaling analysis needs at least 3 models with a parameter count, got {} ({}); baselines have none{hint}",
             models.len(),
             models.iter().map(|m| m.model.as_str()).collect::<Vec<_>>().join(", ")
         )));

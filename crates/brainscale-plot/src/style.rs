@@ -97,12 +97,14 @@ pub enum Family {
     /// Random vectors, random embeddings, GloVe and other non-LM baselines (grey).
     Baseline,
     /// Any other family (dark grey).
+    /// The demo's simulated models (`brainscale run` with no arguments).
+    Simulated,
     Other,
 }
 
 impl Family {
     /// All families in legend order.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Gpt2,
         Family::Opt,
         Family::Llama,
@@ -112,6 +114,7 @@ impl Family {
         Family::Mistral,
         Family::Mamba,
         Family::GptNeox,
+        Family::Simulated,
         Family::Baseline,
         Family::Other,
     ];
@@ -119,7 +122,8 @@ impl Family {
     /// The family of a name as found in model tables and `config.json` `model_type`s
     /// (case-insensitive; `-`, `_`, `.` and spaces ignored): `gpt2`, `opt`, `llama`, `qwen2`
     /// (or `qwen`, `qwen1.5`), `gemma`, `stablelm`, `mistral`, `mamba`, `gpt_neox` (or
-    /// `pythia`), `baseline` (or `random...`, `glove`); anything else is [`Family::Other`].
+    /// `pythia`), `simulated`, `baseline` (or `random...`, `glove`); anything else is
+    /// [`Family::Other`].
     pub fn parse(name: &str) -> Family {
         let key: String =
             name.chars().filter(|c| !matches!(c, '-' | '_' | '.' | ' ')).flat_map(char::to_lowercase).collect();
@@ -142,6 +146,8 @@ impl Family {
             Family::Mamba
         } else if starts("gptneox") || starts("pythia") {
             Family::GptNeox
+        } else if starts("simulated") {
+            Family::Simulated
         } else if starts("baseline") || starts("random") || starts("glove") {
             Family::Baseline
         } else {
@@ -161,6 +167,7 @@ impl Family {
             Family::Mistral => "Mistral",
             Family::Mamba => "Mamba",
             Family::GptNeox => "GPT-NeoX",
+            Family::Simulated => "simulated (demo)",
             Family::Baseline => "baselines",
             Family::Other => "other",
         }
@@ -179,6 +186,7 @@ impl Family {
             Family::Mistral => YELLOW,
             Family::Mamba => BLACK,
             Family::GptNeox => WINE,
+            Family::Simulated => BLUE,
             Family::Baseline => GREY,
             Family::Other => MUTED,
         }
@@ -187,7 +195,7 @@ impl Family {
     /// The family's marker shape (a second cue besides colour).
     pub fn marker(self) -> Marker {
         match self {
-            Family::Gpt2 | Family::Gemma | Family::Baseline => Marker::Circle,
+            Family::Gpt2 | Family::Gemma | Family::Simulated | Family::Baseline => Marker::Circle,
             Family::Opt | Family::Mistral => Marker::Square,
             Family::Llama | Family::GptNeox => Marker::TriangleUp,
             Family::Qwen2 | Family::Other => Marker::Diamond,

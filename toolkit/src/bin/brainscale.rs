@@ -378,6 +378,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze { results, dataset, out, baseline, permutations } => {
             let ds = open_dataset(&dataset)?;
             let study = brainscale::study::Study::open(&ds, &results)?;
+            let baseline = analysis_baseline(&study, baseline)?;
             let params = brainscale::report::AnalyzeParams { baseline: baseline.clone(), permutations, seed: 0 };
             let analysis = brainscale::report::write_study(&study, &params, &out)?;
             let report =
@@ -392,6 +393,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The baseline of the `r minus baseline` columns and maps: the one named with `--baseline`
+/// (an error if no results folder has it), else the paper's 1024-d random embeddings when they
+/// are among the results, else none (with a note saying what is left out).
+fn analysis_baseline(study: &brainscale::study::Study, named: Option<String>) -> anyhow::Result<Option<String>> {
+    let names = || study.models.iter().map(|m| m.model.as_str()).collect::<Vec<_>>().join(", ");
+    if let Some(name) = named {
+        if study.model(&name).is_none() {
+            bail!("--baseline {name:?}: no results folder of that model among --results (models: {})", names());
+        }
+        return Ok(Some(name));
+    }
+    let found = study.models.iter().find(|m| m.model.starts_with("random-embeddings") && m.hidden == Some(1024));
+    match found {
+        Some(m) => {
+            eprintln!("baseline: {} (the paper's 1024-d random embeddings)", m.model);
+            Ok(Some(m.model.clone()))
+        }
+        None => {
+            eprintln!(
+                "note: no baseline among the results (models: {}), so the `r minus baseline` column and maps are left \
+                 out; the paper's baseline is `brainscale extract --model random-embeddings --option dim=1024` \
+                 then `fit`, or name one with --baseline",
+                names()
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn discover_plugins(plugin_dirs: &[PathBuf]) -> anyhow::Result<Discovery> {

@@ -71,6 +71,23 @@ impl Study {
             }
             models.push(m);
         }
+        let mut fitted_on: Vec<&str> = models.iter().map(|m| m.dataset.as_str()).collect();
+        fitted_on.sort_unstable();
+        fitted_on.dedup();
+        if fitted_on.len() > 1 {
+            let groups: Vec<String> = fitted_on
+                .iter()
+                .map(|d| {
+                    let dirs: Vec<String> =
+                        models.iter().filter(|m| m.dataset == *d).map(|m| m.dir.display().to_string()).collect();
+                    format!("`{d}`: {}", dirs.join(", "))
+                })
+                .collect();
+            return Err(Error::Invalid(format!(
+                "results from different datasets cannot be mixed in one analysis ({}); analyse each dataset separately",
+                groups.join("; ")
+            )));
+        }
         Ok(Study { dataset: dataset.name().to_owned(), regions, models })
     }
 

@@ -132,11 +132,15 @@ impl ModelResults {
             .max_by(|a, b| a.scores.mean_r_reliable.total_cmp(&b.scores.mean_r_reliable))
             .map_or(0, |l| l.layer);
         let roi_scores = regions.rois.iter().map(|roi| mean_over(&best_r, &roi.voxels)).collect();
+        // a plugin that could not count its parameters: the models table may know them
+        let n_params = fit
+            .n_params
+            .or_else(|| brainscale_data::models::ModelsFile::builtin().ok()?.get(&fit.model).map(|m| m.n_params));
         Ok(ModelResults {
             dir: dir.to_path_buf(),
             model: fit.model,
             family: fit.family,
-            n_params: fit.n_params,
+            n_params,
             n_layers,
             hidden,
             dataset: fit.dataset,

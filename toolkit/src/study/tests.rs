@@ -70,4 +70,22 @@ fn tables_of_a_planted_study() {
     assert!(e.contains("cannot be mixed"), "{e}");
     let e = Study::open(&ds, &[dir.path().join("f-noise")]).unwrap_err().to_string();
     assert!(e.contains("not a results folder"), "{e}");
+
+    // Nor results fitted on another dataset with the same grid.
+    let other = dir.path().join("res-other");
+    std::fs::create_dir(&other).unwrap();
+    for entry in std::fs::read_dir(dir.path().join("res-noise")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), other.join(entry.file_name())).unwrap();
+    }
+    let fit = std::fs::read_to_string(other.join("fit.json")).unwrap();
+    let name = ds.name();
+    std::fs::write(other.join("fit.json"), fit.replace(&format!("\"dataset\": \"{name}\""), "\"dataset\": \"lpp-fr\""))
+        .unwrap();
+    let e = Study::open(&ds, &[dir.path().join("res-truth"), other]).unwrap_err().to_string();
+    assert!(e.contains("different datasets") && e.contains("lpp-fr") && e.contains(name), "{e}");
+
+    // A model without a parameter count is named when the scaling analysis cannot run.
+    let e = crate::analysis::analyze(&study, 100, 0).unwrap_err().to_string();
+    assert!(e.contains("without a parameter count") && e.contains("synth-truth"), "{e}");
 }
