@@ -55,6 +55,13 @@ pub enum Error {
         command: String,
     },
 
+    /// `--subjects` was given for an entry that is not organised by subject.
+    #[error("dataset {name:?} has no subjects: --subjects applies to OpenNeuro entries (lpp-en, lpp-fr, lpp-cn)")]
+    NoSubjects {
+        /// The entry.
+        name: String,
+    },
+
     /// The server answered with an HTTP error status.
     #[error("{url}: HTTP {status}{} (while fetching {})", status_hint(*status), file.display())]
     HttpStatus {

@@ -24,10 +24,20 @@
 // Library code never unwraps: errors are typed and returned (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod download;
 pub mod error;
+pub mod fetch;
+pub mod lock;
+pub mod openneuro;
 pub mod registry;
 pub mod root;
+#[cfg(test)]
+mod testserver;
+mod unpack;
 
 pub use error::{Error, Result};
+pub use fetch::{Corrupt, FetchOptions, FetchReport, LocalStatus, VerifyReport, fetch, status, verify};
+pub use lock::{LOCK_FILE, Lock, LockedFile};
+pub use openneuro::{OPENNEURO_ENV, OPENNEURO_URL};
 pub use registry::{Entry, FileSpec, OpenNeuroSpec, Registry, Source};
 pub use root::{DATA_ENV, DataRoot, RootOrigin};
