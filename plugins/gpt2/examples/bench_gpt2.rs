@@ -7,7 +7,8 @@
 //!
 //! `WORDS_JSON` is a JSON list of the text's words (default: the text split on whitespace).
 //! The last line printed is JSON: `{"tokens", "seconds", "tokens_per_s", "peak_rss_mb", ...}`
-//! (`seconds` excludes loading the model).
+//! (`seconds` excludes loading the model). As on the PyTorch side (`scripts/bench_extract.py`):
+//! one warm-up extraction, then the best of 3; `times` lists the 3.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,15 +40,21 @@ fn main() -> anyhow::Result<()> {
     let extractor = LmExtractor::<Gpt2>::open(&PathBuf::from(model), &LmOptions::default())?;
     let load_s = t_load.elapsed().as_secs_f64();
     let tokens = extractor.plan(&text, &words)?.tokens.len();
-    let t = Instant::now();
-    let features = extractor.extract_all(&text, &words)?;
-    let seconds = t.elapsed().as_secs_f64();
+    let mut features = extractor.extract_all(&text, &words)?; // warm-up
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        features = extractor.extract_all(&text, &words)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let seconds = times.iter().copied().fold(f64::INFINITY, f64::min);
     eprintln!("{} layers x {} words; load {load_s:.2} s", features.len(), words.len());
     println!(
         "{}",
         serde_json::json!({
             "tokens": tokens,
             "seconds": seconds,
+            "times": times,
             "tokens_per_s": tokens as f64 / seconds,
             "peak_rss_mb": peak_rss_mb(),
             "load_seconds": load_s,

@@ -15,7 +15,7 @@
 use candle_core::{CpuStorage, Result, Storage, StorageRef, Tensor, bail};
 use rayon::prelude::*;
 
-use super::kernels::{Activation, simd, softmax_in_place};
+use super::kernels::{Activation, simd_fn, softmax};
 
 /// At most this many rows of `x` per task of [`linear`]...
 const LINEAR_ROWS: usize = 512;
@@ -85,10 +85,6 @@ impl<'a> View<'a> {
     /// The row-major `rows x cols` matrix at the start of `data`.
     fn dense(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
         Self::new(data, rows, cols, cols, 1)
-    }
-
-    fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
     }
 }
 
@@ -176,30 +172,35 @@ pub(crate) fn linear(x: &[f32], w: &[f32], d_out: usize, e: Epilogue<'_>) -> Res
             if let Some(r) = e.residual {
                 y.copy_from_slice(&r[r0 * d_out..(r0 + n_rows) * d_out]);
             }
-            if let Some(b) = e.bias {
-                y.chunks_exact_mut(d_out).for_each(|row| row.iter_mut().zip(b).for_each(|(v, &b)| *v += b));
+            if e.bias.is_some() {
+                epilogue(y, d_out, e.bias, None, None);
             }
         }
         matmul(y, d_out, View::dense(&x[r0 * d_in..(r0 + n_rows) * d_in], n_rows, d_in)?, w, preload)?;
         if !preload {
-            simd(|| {
-                for (j, row) in y.chunks_exact_mut(d_out).enumerate() {
-                    if let Some(b) = e.bias {
-                        row.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
-                    }
-                    if let Some(act) = e.act {
-                        act.apply_in_place(row);
-                    }
-                    if let Some(r) = e.residual {
-                        let r = &r[(r0 + j) * d_out..(r0 + j + 1) * d_out];
-                        row.iter_mut().zip(r).for_each(|(v, &r)| *v += r);
-                    }
-                }
-            });
+            let residual = e.residual.map(|r| &r[r0 * d_out..(r0 + n_rows) * d_out]);
+            epilogue(y, d_out, e.bias, e.act, residual);
         }
         Ok(())
     })?;
     Ok(y)
+}
+
+simd_fn! {
+    /// `act(y + b) + residual` in place, row by row (`y` and `residual` hold the same rows).
+    fn epilogue(y: &mut [f32], d_out: usize, bias: Option<&[f32]>, act: Option<Activation>, residual: Option<&[f32]>) {
+        for (j, row) in y.chunks_exact_mut(d_out).enumerate() {
+            if let Some(b) = bias {
+                row.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
+            }
+            if let Some(act) = act {
+                act.apply_in_place(row);
+            }
+            if let Some(r) = residual {
+                row.iter_mut().zip(&r[j * d_out..(j + 1) * d_out]).for_each(|(v, &r)| *v += r);
+            }
+        }
+    }
 }
 
 /// Heads of queries, keys or values in a slice: head `h` of token `t` is the `head_dim`
@@ -262,6 +263,20 @@ impl CausalAttention {
             bail!("brainscale attention: {h} heads over {} key heads, queries beyond the keys", self.n_kv_heads)
         }
         let group = h / self.n_kv_heads;
+        // Kᵀ once per key head, `[kvh, d, n_keys]`: each (block, head) task then reads its
+        // `d x nk` slice row-major, instead of the matmul packing a transposed, strided view
+        // element by element for every query block (3% of GPT-2's time).
+        let mut kt = vec![0f32; self.n_kv_heads * d * n_keys];
+        kt.par_chunks_mut(d * n_keys).enumerate().try_for_each(|(kv, dst)| -> Result<()> {
+            let src = k.view(kv, 0, n_keys, d)?;
+            for t in 0..n_keys {
+                let row = &src.data[t * src.rs..t * src.rs + d];
+                for (j, &x) in row.iter().enumerate() {
+                    dst[j * n_keys + t] = x;
+                }
+            }
+            Ok(())
+        })?;
         let n_blocks = n_queries.div_ceil(QUERY_BLOCK);
         // the costliest (latest) blocks first, for an even split across threads
         let tasks: Vec<(usize, usize)> = (0..n_blocks).rev().flat_map(|b| (0..h).map(move |head| (b, head))).collect();
@@ -274,15 +289,13 @@ impl CausalAttention {
                 let nk = qs + len - k0;
                 let mut probs = vec![0f32; len * nk];
                 let kv = head / group;
-                let scores_rhs = k.view(kv, k0, nk, d)?.t();
+                let scores_rhs = View::new(&kt[kv * d * n_keys + k0..], d, nk, n_keys, 1)?;
                 matmul(&mut probs, nk, q.view(head, r0, len, d)?, scores_rhs, false)?;
-                simd(|| {
-                    for (i, row) in probs.chunks_exact_mut(nk).enumerate() {
-                        let pos = qs + i;
-                        let lo = self.window.map_or(0, |w| (pos + 1).saturating_sub(w)).max(k0) - k0;
-                        softmax_in_place(row, lo, pos + 1 - k0);
-                    }
-                });
+                for (i, row) in probs.chunks_exact_mut(nk).enumerate() {
+                    let pos = qs + i;
+                    let lo = self.window.map_or(0, |w| (pos + 1).saturating_sub(w)).max(k0) - k0;
+                    softmax(row, lo, pos + 1 - k0);
+                }
                 let mut o = vec![0f32; len * d];
                 matmul(&mut o, d, View::dense(&probs, len, nk)?, v.view(kv, k0, nk, d)?, false)?;
                 Ok(o)

@@ -55,11 +55,61 @@ pub fn fast_exp(x: f32) -> f32 {
     y * f32::from_bits((e as u32) << 23)
 }
 
-/// Runs `f` compiled for the best SIMD level of this CPU (AVX-512, else AVX2 + FMA, found at
-/// run time), so that the loops inlined into it auto-vectorise to that width.
-#[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+/// Defines functions compiled three times (AVX-512, AVX2 + FMA, baseline x86-64) and dispatched
+/// at run time on the CPU's features, so that the loops of their bodies auto-vectorise to the
+/// widest SIMD there is. The body goes into an `#[inline(always)]` function called from
+/// `#[target_feature]` wrappers: that is what makes the compiler generate it for each level.
+/// (A closure handed to a dispatcher, as `pulp::Arch::dispatch` takes it, was compiled for the
+/// baseline only: the softmax ran on 4-lane SSE.)
+macro_rules! simd_fn {
+    ($($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block)*) => {$(
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,avx,fma,f16c,bmi1,bmi2,lzcnt,popcnt")]
+                fn v4($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,avx,fma,f16c,bmi1,bmi2,lzcnt,popcnt")]
+                fn v3($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                let level = $crate::nn::kernels::simd_level();
+                if level >= 4 {
+                    // SAFETY: the CPU has every feature `v4` is compiled for (checked at run time).
+                    return unsafe { v4($($arg),*) };
+                }
+                if level >= 3 {
+                    // SAFETY: as above, for `v3`.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    )*};
+}
+pub(crate) use simd_fn;
+
+/// The SIMD level of this CPU for [`simd_fn`]: 4 (AVX-512 F/VL/BW/DQ), 3 (AVX2 + FMA) or 0.
+pub(crate) fn simd_level() -> u8 {
+    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let v3 = has!("avx2") && has!("fma") && has!("f16c") && has!("bmi1") && has!("bmi2") && has!("lzcnt");
+            if v3 && has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+                return 4;
+            }
+            if v3 {
+                return 3;
+            }
+        }
+        0
+    })
 }
 
 /// `erf` (Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7) with [`fast_exp`].
@@ -169,10 +219,8 @@ impl CustomOp1 for ActOp {
         if !self.gated {
             let mut dst = vec![0f32; src.len()];
             dst.par_chunks_mut(16_384).zip(src.par_chunks(16_384)).for_each(|(d, s)| {
-                simd(|| {
-                    d.copy_from_slice(s);
-                    act.apply_in_place(d)
-                })
+                d.copy_from_slice(s);
+                activate(act, d)
             });
             return Ok((CpuStorage::F32(dst), layout.shape().clone()));
         }
@@ -180,21 +228,38 @@ impl CustomOp1 for ActOp {
         let n = cols / 2;
         let mut dst = vec![0f32; rows * n];
         let chunk = rows_per_task(n);
-        dst.par_chunks_mut(chunk * n).zip(src.par_chunks(chunk * cols)).for_each(|(d, s)| {
-            simd(|| {
-                for (d, s) in d.chunks_exact_mut(n).zip(s.chunks_exact(cols)) {
-                    let (gate, up) = s.split_at(n);
-                    d.iter_mut().zip(gate).zip(up).for_each(|((d, &g), &u)| *d = act.apply(g) * u);
-                }
-            })
-        });
+        dst.par_chunks_mut(chunk * n).zip(src.par_chunks(chunk * cols)).for_each(|(d, s)| activate_gated(act, n, d, s));
         Ok((CpuStorage::F32(dst), Shape::from((rows, n))))
     }
 }
 
-/// Softmax of `row[lo..hi]` in place, zero elsewhere (nothing but zeros if the range is empty).
+simd_fn! {
+    /// `act` over a slice in place.
+    pub(crate) fn activate(act: Activation, xs: &mut [f32]) {
+        act.apply_in_place(xs)
+    }
+
+    /// `act(gate) * up` for the rows `[gate | up]` (`2 n` wide) of `s` into the rows of `d`
+    /// (`n` wide).
+    fn activate_gated(act: Activation, n: usize, d: &mut [f32], s: &[f32]) {
+        for (d, s) in d.chunks_exact_mut(n).zip(s.chunks_exact(2 * n)) {
+            let (gate, up) = s.split_at(n);
+            d.iter_mut().zip(gate).zip(up).for_each(|((d, &g), &u)| *d = act.apply(g) * u);
+        }
+    }
+}
+
+simd_fn! {
+    /// Softmax of `row[lo..hi]` in place, zero elsewhere (nothing but zeros if the range is
+    /// empty).
+    pub(crate) fn softmax(row: &mut [f32], lo: usize, hi: usize) {
+        softmax_in_place(row, lo, hi)
+    }
+}
+
+/// [`softmax`]'s body.
 #[inline(always)]
-pub(crate) fn softmax_in_place(row: &mut [f32], lo: usize, hi: usize) {
+fn softmax_in_place(row: &mut [f32], lo: usize, hi: usize) {
     let hi = hi.min(row.len());
     let lo = lo.min(hi);
     row[..lo].fill(0.0);
@@ -237,33 +302,49 @@ impl CustomOp1 for NormOp {
         let mut dst = vec![0f32; src.len()];
         let chunk = rows_per_task(dim) * dim;
         dst.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(d, s)| {
-            for (d, s) in d.chunks_exact_mut(dim).zip(s.chunks_exact(dim)) {
-                self.row(s, d);
-            }
+            norm_rows(self.center, self.eps, self.weight.as_deref(), self.bias.as_deref(), dim, s, d)
         });
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
 }
 
-impl NormOp {
-    #[inline]
-    fn row(&self, s: &[f32], d: &mut [f32]) {
-        let n = s.len() as f64;
-        let mean = if self.center { s.iter().map(|&v| v as f64).sum::<f64>() / n } else { 0.0 };
-        let var = s.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        let inv = (1.0 / (var + self.eps as f64).sqrt()) as f32;
-        let mean = mean as f32;
-        for (d, &v) in d.iter_mut().zip(s) {
-            *d = (v - mean) * inv;
-        }
-        if let Some(w) = &self.weight {
-            for (d, &w) in d.iter_mut().zip(w) {
-                *d *= w;
+/// The sum of `f(v)` over `xs` in `f64`, in 8 independent lanes so that the loop vectorises.
+#[inline(always)]
+fn lane_sum(xs: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        lanes.iter_mut().zip(c).for_each(|(s, &v)| *s += f(v as f64));
+    }
+    chunks.remainder().iter().map(|&v| f(v as f64)).sum::<f64>() + lanes.iter().sum::<f64>()
+}
+
+simd_fn! {
+    /// LayerNorm (`center`) or RMSNorm of the `dim`-wide rows of `s` into `d`, with the
+    /// moments in `f64`.
+    fn norm_rows(
+        center: bool,
+        eps: f32,
+        weight: Option<&[f32]>,
+        bias: Option<&[f32]>,
+        dim: usize,
+        s: &[f32],
+        d: &mut [f32],
+    ) {
+        for (d, s) in d.chunks_exact_mut(dim).zip(s.chunks_exact(dim)) {
+            let n = s.len() as f64;
+            let mean = if center { lane_sum(s, |v| v) / n } else { 0.0 };
+            let var = lane_sum(s, |v| (v - mean) * (v - mean)) / n;
+            let inv = (1.0 / (var + eps as f64).sqrt()) as f32;
+            let mean = mean as f32;
+            for (d, &v) in d.iter_mut().zip(s) {
+                *d = (v - mean) * inv;
             }
-        }
-        if let Some(b) = &self.bias {
-            for (d, &b) in d.iter_mut().zip(b) {
-                *d += b;
+            if let Some(w) = weight {
+                d.iter_mut().zip(w).for_each(|(d, &w)| *d *= w);
+            }
+            if let Some(b) = bias {
+                d.iter_mut().zip(b).for_each(|(d, &b)| *d += b);
             }
         }
     }
@@ -321,13 +402,11 @@ impl CustomOp1 for CausalSoftmax {
         let mut dst = vec![0f32; src.len()];
         let chunk = rows_per_task(n_keys);
         dst.par_chunks_mut(chunk * n_keys).zip(src.par_chunks(chunk * n_keys)).enumerate().for_each(|(c, (d, s))| {
-            simd(|| {
-                for (i, (d, s)) in d.chunks_exact_mut(n_keys).zip(s.chunks_exact(n_keys)).enumerate() {
-                    let (lo, hi) = self.range((c * chunk + i) % rows, n_keys);
-                    d[lo..hi].copy_from_slice(&s[lo..hi]);
-                    softmax_in_place(d, lo, hi);
-                }
-            })
+            for (i, (d, s)) in d.chunks_exact_mut(n_keys).zip(s.chunks_exact(n_keys)).enumerate() {
+                let (lo, hi) = self.range((c * chunk + i) % rows, n_keys);
+                d[lo..hi].copy_from_slice(&s[lo..hi]);
+                softmax(d, lo, hi);
+            }
         });
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
