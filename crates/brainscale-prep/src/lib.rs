@@ -6,3 +6,16 @@
 pub mod clean;
 pub mod mask;
 pub mod resample;
+
+pub mod align;
+pub mod annotation;
+pub mod bids;
+pub mod error;
+pub mod prepare;
+mod provenance;
+pub mod reliability;
+pub mod spec;
+pub mod synth_bids;
+pub mod words_step;
+
+pub use error::{PrepError, Result};

@@ -1,0 +1,171 @@
+//! The `[provenance]` table of a prepared dataset's `dataset.toml`: where the data come from,
+//! every step with its settings, the subjects, the software and the date.
+//!
+//! ```toml
+//! [provenance]
+//! software = "brainscale 0.1.0"
+//! date = "2026-11-27T06:00:00Z"
+//! command = "brainscale prepare lpp-en"
+//! seconds = 5400.2
+//! [provenance.source]        # entry, registry, origin ("OpenNeuro ds003643"), version, license, citation
+//! [provenance.subjects]      # n, labels, first_run_numbers (the run numbers in the file names)
+//! [[provenance.steps]]       # name = "words" | "resample" | "mask" | "clean" | "average" | "reliability", settings
+//! ```
+
+use toml::{Table, Value};
+
+use crate::bids::Subject;
+use crate::prepare::{MaskStats, Options, Source};
+use crate::reliability::Reliability;
+use crate::resample::Interpolation;
+use crate::spec::PrepareSpec;
+use crate::words_step::RunTexts;
+
+/// Everything provenance records.
+pub(crate) struct Provenance<'a> {
+    pub spec: &'a PrepareSpec,
+    pub source: &'a Source,
+    pub options: &'a Options,
+    pub interpolation: Interpolation,
+    pub subjects: &'a [Subject],
+    pub n_scans: &'a [usize],
+    pub mask: &'a MaskStats,
+    pub texts: &'a RunTexts,
+    pub reliability: Option<&'a Reliability>,
+    pub n_splits_used: usize,
+    pub seconds: f64,
+}
+
+fn tbl(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn strings<S: AsRef<str>>(items: &[S]) -> Value {
+    Value::Array(items.iter().map(|s| Value::String(s.as_ref().to_string())).collect())
+}
+
+fn ints(items: impl IntoIterator<Item = usize>) -> Value {
+    Value::Array(items.into_iter().map(|v| Value::Integer(v as i64)).collect())
+}
+
+fn floats(items: impl IntoIterator<Item = f64>) -> Value {
+    Value::Array(items.into_iter().map(Value::Float).collect())
+}
+
+/// The provenance table; `subject`: the single subject of a kept dataset, if it is one.
+pub(crate) fn table(p: &Provenance<'_>, subject: Option<&str>) -> Table {
+    let spec = p.spec;
+    let g = &spec.grid;
+    let mut t = Table::new();
+    t.insert("software".into(), format!("brainscale {} (brainscale-prep)", env!("CARGO_PKG_VERSION")).into());
+    t.insert("date".into(), humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().into());
+    if let Some(c) = &p.options.command {
+        t.insert("command".into(), c.clone().into());
+    }
+    t.insert("seconds".into(), ((p.seconds * 10.0).round() / 10.0).into());
+    t.insert(
+        "source".into(),
+        tbl(vec![
+            ("entry", p.source.entry.clone().into()),
+            ("registry", p.source.registry.display().to_string().into()),
+            ("origin", p.source.origin.clone().into()),
+            ("version", p.source.version.clone().into()),
+            ("license", p.source.license.clone().into()),
+            ("citation", p.source.citation.clone().into()),
+            ("derivatives", spec.derivatives.display().to_string().into()),
+            ("bold", spec.bold.pattern.clone().into()),
+        ]),
+    );
+    let labels: Vec<&str> = p.subjects.iter().map(|s| s.label.as_str()).collect();
+    let mut subjects = vec![
+        ("n", Value::Integer(p.subjects.len() as i64)),
+        ("labels", strings(&labels)),
+        (
+            "run_numbers",
+            Value::Table(
+                p.subjects.iter().map(|s| (s.label.clone(), ints(s.runs.iter().map(|r| r.label as usize)))).collect(),
+            ),
+        ),
+    ];
+    if let Some(sub) = subject {
+        subjects.push(("this_dataset", sub.to_string().into()));
+    }
+    t.insert("subjects".into(), tbl(subjects));
+    let texts = p.texts;
+    let count = |kind: crate::align::MismatchKind| texts.mismatches.iter().filter(|m| m.kind == kind).count();
+    let corrections = texts.corrections.as_ref();
+    let mut steps = vec![
+        tbl(vec![
+            ("name", "words".into()),
+            ("annotation", spec.annotation.display().to_string().into()),
+            ("rows", Value::Integer(texts.n_rows as i64)),
+            ("empty_words_skipped", Value::Integer(texts.empty_rows.len() as i64)),
+            ("words_per_run", ints(texts.words.iter().map(|w| w.len()))),
+            ("corrections", corrections.map(|c| c.source.display().to_string()).unwrap_or_default().into()),
+            ("dropped_rows", ints(corrections.map(|c| c.drop_rows.clone()).unwrap_or_default())),
+            ("word_replacements", Value::Integer(corrections.map_or(0, |c| c.words.len()) as i64)),
+            ("text_replacements", Value::Integer(corrections.map_or(0, |c| c.texts.len()) as i64)),
+            ("text", texts.text_pattern.clone().unwrap_or_else(|| "absent: the words joined by spaces".into()).into()),
+            ("text_only_mismatches", Value::Integer(count(crate::align::MismatchKind::TextOnly) as i64)),
+            ("report", "provenance/alignment.tsv".into()),
+        ]),
+        tbl(vec![
+            ("name", "resample".into()),
+            ("interpolation", p.interpolation.name().into()),
+            ("shape", ints(g.dims)),
+            ("affine", Value::Array(g.affine.iter().take(3).map(|row| floats(row.iter().copied())).collect())),
+            ("clip", "each run to [min(data, 0), max(data, 0)] of its source values (nilearn resample_img)".into()),
+            ("reference", "nilearn.image.resample_img(target_affine, target_shape), nilearn 0.10.4".into()),
+        ]),
+        tbl(vec![
+            ("name", "mask".into()),
+            ("method", "compute_multi_epi_mask over every run's mean image (averaged in source space, then resampled), then intersected with its left-right mirror".into()),
+            ("threshold", spec.mask_threshold.into()),
+            ("images", Value::Integer(p.mask.n_images as i64)),
+            ("voxels_before_symmetry", Value::Integer(p.mask.n_before_symmetry as i64)),
+            ("voxels", Value::Integer(p.mask.n_voxels as i64)),
+        ]),
+        tbl(vec![
+            ("name", "clean".into()),
+            ("detrend", true.into()),
+            ("high_pass", spec.high_pass.into()),
+            ("standardize", "zscore".into()),
+            ("t_r", spec.tr.into()),
+            ("reference", "nilearn NiftiMasker(detrend=True, standardize=True, high_pass, t_r) -> signal.clean, nilearn 0.10.4".into()),
+        ]),
+    ];
+    match subject {
+        None => {
+            steps.push(tbl(vec![
+                ("name", "average".into()),
+                ("subjects", Value::Integer(p.subjects.len() as i64)),
+                ("zscore", true.into()),
+                ("scans_per_run", ints(p.n_scans.iter().copied())),
+            ]));
+            let mut rel = vec![
+                ("name", Value::from("reliability")),
+                ("splits", Value::Integer(p.n_splits_used as i64)),
+                ("seed", Value::Integer(spec.reliability.seed as i64)),
+                ("halving", "numpy legacy np.random.seed(seed); shuffle(arange(n)) per split; half A = first n // 2 (regressors), half B = the rest".into()),
+                ("alphas", floats([spec.reliability.alphas_spec.0, spec.reliability.alphas_spec.1, spec.reliability.alphas_spec.2 as f64])),
+                ("cv", "paper".into()),
+                ("form", "dual".into()),
+                ("trim", ints([spec.trim.0, spec.trim.1])),
+                ("halves_zscored", false.into()),
+            ];
+            if let Some(r) = p.reliability {
+                let mean = r.mean.iter().map(|&v| v as f64).sum::<f64>() / r.mean.len().max(1) as f64;
+                rel.push(("mean", ((mean * 1e5).round() / 1e5).into()));
+                rel.push(("alphas_chosen", Value::Array(r.alphas.iter().map(|a| floats(a.iter().copied())).collect())));
+                rel.push(("per_split", "provenance/reliability-splits.nii.gz".into()));
+            }
+            steps.push(tbl(rel));
+        }
+        Some(_) => steps.push(tbl(vec![
+            ("name", "single-subject".into()),
+            ("note", "the subject's cleaned runs (the group mask; no averaging, no second z-scoring)".into()),
+        ])),
+    }
+    t.insert("steps".into(), Value::Array(steps));
+    t
+}
