@@ -9,4 +9,5 @@ mod parity_regressors;
 mod parity_ridge;
 mod planted;
 mod plugins;
+mod prepare;
 mod study;
