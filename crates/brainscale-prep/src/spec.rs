@@ -402,3 +402,34 @@ mod tests {
         assert!(e.to_string().contains("keep_subjects"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    /// The repository's registry: every `prepare` table parses, with the paper's settings.
+    #[test]
+    fn the_registry_prepare_tables_parse() {
+        let registry: toml::Table = toml::from_str(include_str!("../../../datasets.toml")).unwrap();
+        let mut n = 0;
+        for (name, entry) in &registry {
+            let Some(prepare) = entry.get("prepare").and_then(|p| p.as_table()) else { continue };
+            let spec = PrepareSpec::from_table(prepare, Path::new("datasets.toml"), name).unwrap();
+            assert_eq!((spec.runs, spec.tr, spec.grid.clone()), (9, 2.0, lpp_grid()), "{name}");
+            if let Some(c) = &spec.corrections {
+                crate::annotation::Corrections::load(c, None).unwrap();
+            }
+            n += 1;
+        }
+        assert_eq!(n, 3, "lpp-en, lpp-fr and lpp-cn can be prepared");
+        let en = registry["lpp-en"]["prepare"].as_table().unwrap();
+        let en = PrepareSpec::from_table(en, Path::new("datasets.toml"), "lpp-en").unwrap();
+        assert_eq!(en.keep_subjects, ["sub-EN057", "sub-EN058", "sub-EN059", "sub-EN061", "sub-EN062"]);
+        let (dir, prefix, suffix) = en.bold.split("sub-EN057");
+        assert_eq!(dir, PathBuf::from("sub-EN057/func"));
+        assert_eq!(
+            format!("{prefix}15{suffix}"),
+            "sub-EN057_task-lppEN_run-15_space-MNIColin27_desc-preproc_bold.nii.gz"
+        );
+    }
+}
