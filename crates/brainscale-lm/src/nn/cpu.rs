@@ -232,6 +232,25 @@ impl<'a> Heads<'a> {
     }
 }
 
+/// Runs `f` on this thread's scratch buffer of `n` elements (grown as needed, never shrunk,
+/// contents left from the previous use): the attention probabilities of every (query block,
+/// head) task reuse one buffer per thread instead of allocating and zeroing 256 KiB each.
+fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < n {
+                buf.resize(n, 0.0);
+            }
+            f(&mut buf[..n])
+        }
+        // re-entered on this thread (a rayon task waiting inside `f`): a fresh buffer
+        Err(_) => f(&mut vec![0f32; n]),
+    })
+}
+
 /// Causal (optionally sliding-window) softmax attention with scores already scaled (the scale
 /// is folded into the query projection).
 pub(crate) struct CausalAttention {
@@ -287,17 +306,19 @@ impl CausalAttention {
                 let qs = first_query + r0;
                 let k0 = self.window.map_or(0, |w| (qs + 1).saturating_sub(w));
                 let nk = qs + len - k0;
-                let mut probs = vec![0f32; len * nk];
                 let kv = head / group;
                 let scores_rhs = View::new(&kt[kv * d * n_keys + k0..], d, nk, n_keys, 1)?;
-                matmul(&mut probs, nk, q.view(head, r0, len, d)?, scores_rhs, false)?;
-                for (i, row) in probs.chunks_exact_mut(nk).enumerate() {
-                    let pos = qs + i;
-                    let lo = self.window.map_or(0, |w| (pos + 1).saturating_sub(w)).max(k0) - k0;
-                    softmax(row, lo, pos + 1 - k0);
-                }
                 let mut o = vec![0f32; len * d];
-                matmul(&mut o, d, View::dense(&probs, len, nk)?, v.view(kv, k0, nk, d)?, false)?;
+                with_scratch(len * nk, |probs| {
+                    // every element is written by the product, then by the softmax
+                    matmul(probs, nk, q.view(head, r0, len, d)?, scores_rhs, false)?;
+                    for (i, row) in probs.chunks_exact_mut(nk).enumerate() {
+                        let pos = qs + i;
+                        let lo = self.window.map_or(0, |w| (pos + 1).saturating_sub(w)).max(k0) - k0;
+                        softmax(row, lo, pos + 1 - k0);
+                    }
+                    matmul(&mut o, d, View::dense(probs, len, nk)?, v.view(kv, k0, nk, d)?, false)
+                })?;
                 Ok(o)
             })
             .collect::<Result<Vec<_>>>()?;
