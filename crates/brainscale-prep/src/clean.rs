@@ -44,6 +44,8 @@ use faer::MatMut;
 use faer::reborrow::ReborrowMut;
 
 mod butterworth;
+#[cfg(test)]
+mod tests;
 
 pub use butterworth::{ButterworthFilter, FilterBand};
 
@@ -189,8 +191,23 @@ impl Cleaner {
         self.filter.as_ref()
     }
 
-    /// Cleans every column of `signals` (rows: scans, columns: voxels) in place.
-    pub fn clean(&self, mut signals: MatMut<'_, f32>) -> Result<(), CleanError> {
+    /// Cleans every column of `signals` (rows: scans, columns: voxels) in place; the arithmetic
+    /// is f64.
+    pub fn clean(&self, signals: MatMut<'_, f32>) -> Result<(), CleanError> {
+        self.clean_columns(signals, |v| v as f64, |v| v as f32)
+    }
+
+    /// [`Cleaner::clean`] on f64 signals.
+    pub fn clean_f64(&self, signals: MatMut<'_, f64>) -> Result<(), CleanError> {
+        self.clean_columns(signals, |v| v, |v| v)
+    }
+
+    fn clean_columns<T: Copy>(
+        &self,
+        mut signals: MatMut<'_, T>,
+        to_f64: impl Fn(T) -> f64,
+        from_f64: impl Fn(f64) -> T,
+    ) -> Result<(), CleanError> {
         if signals.nrows() != self.n_samples {
             return Err(CleanError::Shape { expected: self.n_samples, found: signals.nrows() });
         }
@@ -199,11 +216,11 @@ impl Cleaner {
         for j in 0..signals.ncols() {
             let mut col = signals.rb_mut().col_mut(j);
             for (t, v) in x.iter_mut().enumerate() {
-                *v = col[t] as f64;
+                *v = to_f64(col[t]);
             }
             self.clean_series(&mut x, &mut work);
             for (t, v) in x.iter().enumerate() {
-                col[t] = *v as f32;
+                col[t] = from_f64(*v);
             }
         }
         Ok(())

@@ -53,6 +53,8 @@
 use brainscale_data::Grid;
 
 mod morphology;
+#[cfg(test)]
+mod tests;
 
 use morphology::Dims;
 

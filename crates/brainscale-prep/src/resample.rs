@@ -601,3 +601,5 @@ fn extrapolate_out_mask(dims: [usize; 3], source: &[f32], out: &mut Vec<f64>) {
 }
 
 mod spline;
+#[cfg(test)]
+mod tests;

@@ -125,6 +125,11 @@ impl ButterworthFilter {
         &self.a
     }
 
+    /// `scipy.signal.lfilter_zi(b, a)`: the filter state after a unit step has settled.
+    pub fn zi(&self) -> &[f64] {
+        &self.zi
+    }
+
     /// Samples of odd padding on each side: `3 * max(len(a), len(b))`; a series must be longer.
     pub fn padlen(&self) -> usize {
         3 * self.a.len().max(self.b.len())

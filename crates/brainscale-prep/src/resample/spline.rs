@@ -78,7 +78,7 @@ fn filter_lines(data: &mut [f64], n: usize, stride: usize, inner: usize, outer: 
 
 /// Index of knot `idx` on an axis of length `len`, mirrored into the grid the way scipy maps
 /// knots beyond the edges (whole-sample symmetric, period `2 * len - 2`).
-fn mirror(idx: i64, len: i64) -> i64 {
+pub(super) fn mirror(idx: i64, len: i64) -> i64 {
     if len <= 1 {
         return 0;
     }
