@@ -1,6 +1,7 @@
 //! brainscale's integration tests: one binary (`cargo test --test it`).
 
 mod cli;
+mod datasets;
 mod fixtures;
 mod http;
 mod hub;

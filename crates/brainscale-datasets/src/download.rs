@@ -63,7 +63,14 @@ pub(crate) fn part_path(dest: &Path) -> PathBuf {
 }
 
 /// sha256 (lowercase hex) and size of a file on disk.
-pub(crate) fn hash_file(path: &Path) -> Result<(String, u64)> {
+///
+/// ```
+/// # let tmp = tempfile::NamedTempFile::new().unwrap();
+/// std::fs::write(tmp.path(), b"abc").unwrap();
+/// let (sha, size) = brainscale_datasets::sha256_file(tmp.path()).unwrap();
+/// assert_eq!((&sha[..8], size), ("ba7816bf", 3));
+/// ```
+pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     let (hasher, size) = hasher_of(path)?;
     Ok((hex(&hasher.finalize()), size))
 }

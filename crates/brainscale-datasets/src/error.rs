@@ -46,6 +46,15 @@ pub enum Error {
     #[error("no data directory: give --data-dir DIR or set BRAINSCALE_DATA (this system has no user cache directory)")]
     NoDataDir,
 
+    /// A `--dataset` argument that is neither a folder nor a prepared dataset.
+    #[error("dataset {arg:?}: {message}")]
+    NoDataset {
+        /// The argument.
+        arg: String,
+        /// What was looked for and what to do.
+        message: String,
+    },
+
     /// The entry is not downloaded (e.g. `demo`, generated locally).
     #[error("dataset {name:?} is not downloaded: it is generated locally with `{command}`")]
     Generated {

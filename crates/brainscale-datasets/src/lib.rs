@@ -30,14 +30,19 @@ pub mod fetch;
 pub mod lock;
 pub mod openneuro;
 pub mod registry;
+pub mod resolve;
 pub mod root;
 #[cfg(test)]
 mod testserver;
+mod text;
 mod unpack;
 
+pub use download::hash_file as sha256_file;
 pub use error::{Error, Result};
 pub use fetch::{Corrupt, FetchOptions, FetchReport, LocalStatus, VerifyReport, fetch, status, verify};
 pub use lock::{LOCK_FILE, Lock, LockedFile};
 pub use openneuro::{OPENNEURO_ENV, OPENNEURO_URL};
 pub use registry::{Entry, FileSpec, OpenNeuroSpec, Registry, Source};
+pub use resolve::resolve_dataset;
 pub use root::{DATA_ENV, DataRoot, RootOrigin};
+pub use text::list_text;

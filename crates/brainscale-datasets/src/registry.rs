@@ -131,6 +131,12 @@ impl Entry {
     pub fn is_downloadable(&self) -> bool {
         !matches!(self.source, Source::Generated { .. })
     }
+
+    /// Whether `brainscale prepare` makes a dataset of it (OpenNeuro entries, or any entry with
+    /// a `[NAME.prepare]` table); masks and word vectors are supporting files.
+    pub fn is_preparable(&self) -> bool {
+        matches!(self.source, Source::OpenNeuro(_)) || self.prepare.is_some()
+    }
 }
 
 #[derive(Deserialize)]

@@ -54,9 +54,13 @@ enum Command {
         /// Features folder (SPEC 2).
         #[arg(long)]
         features: PathBuf,
-        /// Dataset folder (layout v1).
+        /// Dataset: a folder in layout v1, or a prepared dataset's name (`lpp-en`, `lpp-en/sub-EN057`).
         #[arg(long)]
         dataset: String,
+        /// Data directory where dataset names are looked up (default: $BRAINSCALE_DATA, else
+        /// the user cache directory + brainscale).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Layer index.
         #[arg(long)]
         layer: usize,
@@ -72,9 +76,13 @@ enum Command {
         /// Features folder (SPEC 2).
         #[arg(long)]
         features: PathBuf,
-        /// Dataset folder (layout v1).
+        /// Dataset: a folder in layout v1, or a prepared dataset's name (`lpp-en`, `lpp-en/sub-EN057`).
         #[arg(long)]
         dataset: String,
+        /// Data directory where dataset names are looked up (default: $BRAINSCALE_DATA, else
+        /// the user cache directory + brainscale).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Output folder (may exist; other files there are left alone).
         #[arg(long)]
         out: PathBuf,
@@ -119,9 +127,13 @@ enum Command {
         /// this seed (the paper's untrained models).
         #[arg(long, value_name = "SEED")]
         untrained: Option<u64>,
-        /// Dataset folder (layout v1).
+        /// Dataset: a folder in layout v1, or a prepared dataset's name (`lpp-en`, `lpp-en/sub-EN057`).
         #[arg(long)]
         dataset: String,
+        /// Data directory where dataset names are looked up (default: $BRAINSCALE_DATA, else
+        /// the user cache directory + brainscale).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Output features folder (SPEC 2; may exist, other files there are left alone).
         #[arg(long)]
         out: PathBuf,
@@ -138,9 +150,14 @@ enum Command {
     /// what is already done. With no arguments: the embedded demo (a SIMULATION with a planted
     /// left-lateralised scaling effect; nothing is downloaded).
     Run {
-        /// Dataset folder (layout v1); default: the demo's synthetic dataset, written to OUT/dataset.
+        /// Dataset: a folder in layout v1 or a prepared dataset's name; default: the demo's
+        /// synthetic dataset, written to OUT/dataset.
         #[arg(long)]
         dataset: Option<String>,
+        /// Data directory where dataset names are looked up (default: $BRAINSCALE_DATA, else
+        /// the user cache directory + brainscale).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Comma-separated models: folders, hub ids `owner/name[@revision]`, baseline specs;
         /// default: the demo's simulated models and random baselines.
         #[arg(long, value_delimiter = ',')]
@@ -160,9 +177,13 @@ enum Command {
         /// Results folders, one per model or baseline.
         #[arg(long, num_args = 1.., required = true)]
         results: Vec<PathBuf>,
-        /// Dataset folder the results were fitted on.
+        /// Dataset the results were fitted on: a folder in layout v1 or a prepared dataset's name.
         #[arg(long)]
         dataset: String,
+        /// Data directory where dataset names are looked up (default: $BRAINSCALE_DATA, else
+        /// the user cache directory + brainscale).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -172,6 +193,18 @@ enum Command {
         /// Permutations of the lateralization test.
         #[arg(long, default_value_t = 10_000)]
         permutations: usize,
+    },
+    /// The dataset registry (datasets.toml): list, fetch (checksummed, resumable) and verify.
+    Datasets {
+        /// Data directory (default: $BRAINSCALE_DATA, else the user cache directory +
+        /// brainscale, e.g. ~/.cache/brainscale).
+        #[arg(long, global = true, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// A registry file instead of the built-in datasets.toml.
+        #[arg(long, global = true, value_name = "FILE")]
+        registry: Option<PathBuf>,
+        #[command(subcommand)]
+        command: DatasetsCommand,
     },
     /// Plugins: `list` shows every plugin found and every library that failed to load.
     Plugins {
@@ -213,6 +246,30 @@ enum PluginsCommand {
         /// Look for plugins here first (repeatable).
         #[arg(long)]
         plugin_dir: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetsCommand {
+    /// Every registry entry: version, whether it is fetched and prepared here, description.
+    List,
+    /// Download an entry into DATA_DIR/raw/NAME (resumable; checksums verified or recorded in
+    /// DATA_DIR/raw/NAME/brainscale.lock.toml).
+    Fetch {
+        /// Registry entry (`brainscale datasets list`).
+        name: String,
+        /// Only the first N subjects in sorted order (OpenNeuro entries; annotations always).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        subjects: Option<u64>,
+        /// Downloads at a time.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=16))]
+        jobs: u64,
+    },
+    /// Re-hash the fetched files against the pinned and recorded checksums; exit status 1 if
+    /// any is missing or corrupt.
+    Verify {
+        /// Registry entry.
+        name: String,
     },
 }
 
@@ -291,13 +348,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{summary}");
             println!("wrote {}", out.display());
         }
-        Command::Design { features, dataset, layer, out, hrf } => {
-            let ds = open_dataset(&dataset)?;
+        Command::Design { features, dataset, data_dir, layer, out, hrf } => {
+            let ds = open_dataset(&dataset, data_dir.as_deref())?;
             let features = Features::open(&features)?;
             write_design(&ds, &features, layer, parse_hrf(&hrf)?, &out)?;
             println!("wrote {}", out.display());
         }
-        Command::Fit { features, dataset, out, cv, alphas, hrf, device, layers, voxel_batch } => {
+        Command::Fit { features, dataset, data_dir, out, cv, alphas, hrf, device, layers, voxel_batch } => {
             let params = FitParams {
                 cv: CvMode::from_name(&cv).with_context(|| format!("--cv {cv:?}: expected `paper` or `voxelwise`"))?,
                 alphas: parse_alphas(&alphas)?,
@@ -307,13 +364,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("--device {device:?}: expected `cpu` or `cuda`"))?,
                 layers,
             };
-            let ds = open_dataset(&dataset)?;
+            let ds = open_dataset(&dataset, data_dir.as_deref())?;
             let features = Features::open(&features)?;
             let result = fit_features(&ds, &features, &params, Some(&out), progress)?;
             print!("{}", brainscale::tables::summary_text(&result));
             println!("results in {}", out.display());
         }
-        Command::Extract { model, device, dtype, step, untrained, dataset, out, plugin_dir, options } => {
+        Command::Extract { model, device, dtype, step, untrained, dataset, data_dir, out, plugin_dir, options } => {
             let plugins = discover_plugins(&plugin_dir)?;
             let mut options: serde_json::Map<String, serde_json::Value> = options.into_iter().collect();
             // Only what was given: baselines take none of these, and a model plugin's defaults
@@ -329,7 +386,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             let options = serde_json::Value::Object(options);
-            let ds = open_dataset(&dataset)?;
+            let ds = open_dataset(&dataset, data_dir.as_deref())?;
             let mut extractor = open_model(&model, &options, &plugins)?;
             let features = extract_features(&mut extractor, &ds, &out, progress)?;
             let meta = features.meta();
@@ -343,11 +400,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("wrote {}", out.display());
         }
-        Command::Run { dataset, models, out, plugin_dir, permutations } => {
+        Command::Run { dataset, data_dir, models, out, plugin_dir, permutations } => {
             let plugins = discover_plugins(&plugin_dir)?;
             let demo = dataset.is_none() && models.is_empty();
             let ds = match &dataset {
-                Some(d) => open_dataset(d)?,
+                Some(d) => open_dataset(d, data_dir.as_deref())?,
                 None => {
                     eprintln!(
                         "dataset: the demo's synthetic dataset in {} (a simulation)",
@@ -401,8 +458,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("report: {}", report.display());
             println!("study in {}", out.display());
         }
-        Command::Analyze { results, dataset, out, baseline, permutations } => {
-            let ds = open_dataset(&dataset)?;
+        Command::Analyze { results, dataset, data_dir, out, baseline, permutations } => {
+            let ds = open_dataset(&dataset, data_dir.as_deref())?;
             let study = brainscale::study::Study::open(&ds, &results)?;
             let baseline = analysis_baseline(&study, baseline)?;
             let params = brainscale::report::AnalyzeParams { baseline: baseline.clone(), permutations, seed: 0 };
@@ -412,6 +469,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_headline(analysis.as_ref(), false);
             println!("report: {}", report.display());
             println!("analysis in {}", out.display());
+        }
+        Command::Datasets { data_dir, registry, command } => {
+            datasets(command, data_dir.as_deref(), registry.as_deref(), cli.quiet)?
         }
         Command::Plugins { command: PluginsCommand::List { plugin_dir } } => {
             let found = discover_plugins(&plugin_dir)?;
@@ -608,14 +668,62 @@ fn print_headline(analysis: Option<&brainscale::analysis::Analysis>, demo: bool)
     }
 }
 
-fn open_dataset(arg: &str) -> anyhow::Result<Dataset> {
-    let path = Path::new(arg);
-    if !path.exists() {
-        bail!(
-            "dataset {arg:?}: no such folder (give a dataset folder in layout v1, e.g. one written by `brainscale synth`)"
-        );
+/// `--dataset NAME|DIR`: a folder in layout v1, or a prepared dataset of the data directory.
+fn open_dataset(arg: &str, data_dir: Option<&Path>) -> anyhow::Result<Dataset> {
+    Ok(Dataset::open(&brainscale_datasets::resolve_dataset(arg, data_dir)?)?)
+}
+
+/// `brainscale datasets list | fetch | verify`.
+fn datasets(
+    command: DatasetsCommand,
+    data_dir: Option<&Path>,
+    registry: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use brainscale_datasets::{DataRoot, FetchOptions, Registry};
+    let registry = match registry {
+        Some(p) => Registry::load(p)?,
+        None => Registry::builtin()?,
+    };
+    let root = DataRoot::resolve(data_dir)?;
+    // Repeated in the commands suggested below.
+    let flag = data_dir.map(|d| format!(" --data-dir {}", d.display())).unwrap_or_default();
+    match command {
+        DatasetsCommand::List => print!("{}", brainscale_datasets::list_text(&registry, &root)?),
+        DatasetsCommand::Fetch { name, subjects, jobs } => {
+            let entry = registry.get(&name)?;
+            let options = FetchOptions {
+                subjects: subjects.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                jobs: usize::try_from(jobs).unwrap_or(4),
+                quiet,
+                ..Default::default()
+            };
+            print!("{}", brainscale_datasets::fetch(entry, &root, &options)?);
+            if entry.is_preparable() {
+                println!("next: brainscale prepare {name}{flag}");
+            }
+        }
+        DatasetsCommand::Verify { name } => {
+            let entry = registry.get(&name)?;
+            let report = brainscale_datasets::verify(entry, &root, quiet)?;
+            print!("{report}");
+            if report.never_fetched {
+                bail!(
+                    "dataset {name}: nothing fetched in {}; run `brainscale datasets fetch {name}{flag}`",
+                    report.dir.display()
+                );
+            }
+            if !report.is_ok() {
+                bail!(
+                    "dataset {name}: {} missing and {} corrupt file(s) in {}; delete the corrupt ones and run `brainscale datasets fetch {name}{flag}`",
+                    report.missing.len(),
+                    report.corrupt.len(),
+                    report.dir.display()
+                );
+            }
+        }
     }
-    Ok(Dataset::open(path)?)
+    Ok(())
 }
 
 fn parse_hrf(name: &str) -> anyhow::Result<Hrf> {
