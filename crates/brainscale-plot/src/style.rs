@@ -96,9 +96,9 @@ pub enum Family {
     GptNeox,
     /// Random vectors, random embeddings, GloVe and other non-LM baselines (grey).
     Baseline,
-    /// Any other family (dark grey).
     /// The demo's simulated models (`brainscale run` with no arguments).
     Simulated,
+    /// Any other family (dark grey).
     Other,
 }
 
