@@ -11,67 +11,102 @@ const POLE: f64 = -0.267_949_192_431_122_7; // sqrt(3) - 2
 /// filter along each axis in turn (i, then j, then k), mirror boundary (whole-sample symmetric,
 /// exact initial conditions), as `scipy.ndimage.spline_filter(order=3, mode="constant")`.
 pub(super) fn prefilter_cubic(data: &mut [f64], dims: [usize; 3]) {
-    let [nx, ny, nz] = dims;
-    // Axis i: lines are contiguous (inner = 1), one per (j, k).
-    filter_lines(data, nx, 1, 1, ny * nz, nx);
-    // Axis j: for each k, the rows i = 0..nx are filtered together along j.
-    filter_lines(data, ny, nx, nx, nz, nx * ny);
-    // Axis k: the whole (i, j) slab filtered together along k.
-    filter_lines(data, nz, nx * ny, nx * ny, 1, 0);
+    let [nx, ny, _] = dims;
+    // Axis i: every line is a contiguous run of nx values.
+    if nx > 1 {
+        let f = LineFilter::new(nx);
+        for line in data.chunks_exact_mut(nx) {
+            f.apply_line(line);
+        }
+    }
+    // Axis j: for each k, the ny rows of nx values are filtered together along j.
+    if ny > 1 {
+        let f = LineFilter::new(ny);
+        let mut acc = vec![0.0; nx];
+        for slab in data.chunks_exact_mut(nx * ny) {
+            f.apply_rows(slab, nx, &mut acc);
+        }
+    }
+    // Axis k: the whole volume, nz rows (slabs) of nx * ny values.
+    if dims[2] > 1 {
+        let f = LineFilter::new(dims[2]);
+        let mut acc = vec![0.0; nx * ny];
+        f.apply_rows(data, nx * ny, &mut acc);
+    }
 }
 
-/// Filters `outer` groups of lines of length `n`: element `m` of line `e` (0 <= e < inner) of
-/// group `g` sits at `g * group_stride + m * stride + e`. Lines of one group are processed
-/// together so that the inner loops run over contiguous memory.
-fn filter_lines(data: &mut [f64], n: usize, stride: usize, inner: usize, outer: usize, group_stride: usize) {
-    if n <= 1 {
-        return;
+/// The cubic B-spline prefilter for lines of length `n` (> 1).
+struct LineFilter {
+    n: usize,
+    /// `z^(n - 1)`.
+    z_n1: f64,
+    /// `1 / (1 - z^(2n - 2))`.
+    init_scale: f64,
+}
+
+impl LineFilter {
+    const GAIN: f64 = (1.0 - POLE) * (1.0 - 1.0 / POLE);
+    const ANTI: f64 = POLE / (POLE * POLE - 1.0);
+
+    fn new(n: usize) -> LineFilter {
+        let z_n1 = POLE.powi(n as i32 - 1);
+        LineFilter { n, z_n1, init_scale: 1.0 / (1.0 - z_n1 * z_n1) }
     }
-    let z = POLE;
-    let gain = (1.0 - z) * (1.0 - 1.0 / z);
-    let z_n1 = z.powi(n as i32 - 1);
-    let init_scale = 1.0 / (1.0 - z_n1 * z_n1);
-    let anti = z / (z * z - 1.0);
-    let mut acc = vec![0.0f64; inner];
-    for g in 0..outer {
-        let base = g * group_stride;
-        let at = |m: usize| base + m * stride;
-        for m in 0..n {
-            for v in &mut data[at(m)..at(m) + inner] {
-                *v *= gain;
-            }
+
+    /// One contiguous line.
+    fn apply_line(&self, c: &mut [f64]) {
+        let (n, z) = (self.n, POLE);
+        c.iter_mut().for_each(|v| *v *= Self::GAIN);
+        // Causal initial value: the sum over the mirrored, infinitely extended line.
+        let mut sum = c[0] + self.z_n1 * c[n - 1];
+        let mut z_i = z;
+        for m in 1..n - 1 {
+            sum += z_i * (c[m] + self.z_n1 * c[n - 1 - m]);
+            z_i *= z;
         }
-        // Causal initial value: sum over the mirrored, infinitely extended line.
-        for (e, a) in acc.iter_mut().enumerate() {
-            *a = data[at(0) + e] + z_n1 * data[at(n - 1) + e];
+        c[0] = sum * self.init_scale;
+        for m in 1..n {
+            c[m] += z * c[m - 1];
+        }
+        // Anticausal initial value, then the backward recursion.
+        c[n - 1] = (z * c[n - 2] + c[n - 1]) * Self::ANTI;
+        for m in (0..n - 1).rev() {
+            c[m] = z * (c[m + 1] - c[m]);
+        }
+    }
+
+    /// `n` rows of `width` contiguous values, each column a line: the same recursion with the
+    /// inner loops over contiguous memory. `acc` has `width` values of scratch.
+    fn apply_rows(&self, block: &mut [f64], width: usize, acc: &mut [f64]) {
+        let (n, z, z_n1) = (self.n, POLE, self.z_n1);
+        block.iter_mut().for_each(|v| *v *= Self::GAIN);
+        {
+            let (first, rest) = block.split_at(width);
+            let last = &rest[(n - 2) * width..];
+            acc.iter_mut().zip(first.iter().zip(last)).for_each(|(a, (f, l))| *a = f + z_n1 * l);
         }
         let mut z_i = z;
         for m in 1..n - 1 {
-            let (p, q) = (at(m), at(n - 1 - m));
-            for (e, a) in acc.iter_mut().enumerate() {
-                *a += z_i * (data[p + e] + z_n1 * data[q + e]);
-            }
+            let row = &block[m * width..(m + 1) * width];
+            let mirror = &block[(n - 1 - m) * width..(n - m) * width];
+            acc.iter_mut().zip(row.iter().zip(mirror)).for_each(|(a, (r, q))| *a += z_i * (r + z_n1 * q));
             z_i *= z;
         }
-        for (e, a) in acc.iter().enumerate() {
-            data[at(0) + e] = a * init_scale;
-        }
+        block[..width].iter_mut().zip(acc.iter()).for_each(|(c, a)| *c = a * self.init_scale);
         for m in 1..n {
-            let (prev, cur) = (at(m - 1), at(m));
-            for e in 0..inner {
-                data[cur + e] += z * data[prev + e];
-            }
+            let (done, todo) = block.split_at_mut(m * width);
+            let prev = &done[(m - 1) * width..];
+            todo[..width].iter_mut().zip(prev).for_each(|(c, p)| *c += z * p);
         }
-        // Anticausal initial value, then the backward recursion.
-        let (last, before) = (at(n - 1), at(n - 2));
-        for e in 0..inner {
-            data[last + e] = (z * data[before + e] + data[last + e]) * anti;
+        {
+            let (head, last) = block.split_at_mut((n - 1) * width);
+            let before = &head[(n - 2) * width..];
+            last.iter_mut().zip(before).for_each(|(c, b)| *c = (z * b + *c) * Self::ANTI);
         }
         for m in (0..n - 1).rev() {
-            let (next, cur) = (at(m + 1), at(m));
-            for e in 0..inner {
-                data[cur + e] = z * (data[next + e] - data[cur + e]);
-            }
+            let (head, tail) = block.split_at_mut((m + 1) * width);
+            let cur = &mut head[m * width..];
+            cur.iter_mut().zip(&tail[..width]).for_each(|(c, nx)| *c = z * (nx - *c));
         }
     }
 }
