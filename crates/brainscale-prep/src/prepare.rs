@@ -225,7 +225,11 @@ pub fn prepare(
     let mut rel_summary = None;
     if subjects.len() >= 2 {
         progress.start("reliability", halves.len() as u64);
-        let rel = reliability::fit(&store, &halves, &spec.reliability.alphas, options.voxel_batch.max(1), &mut |k| {
+        let batch = match options.voxel_batch {
+            0 => brainscale_core::ridge::RidgeCvParams::default().voxel_batch,
+            b => b,
+        };
+        let rel = reliability::fit(&store, &halves, &spec.reliability.alphas, batch, &mut |k| {
             progress.step(&format!("split {k}"))
         })?;
         progress.finish();

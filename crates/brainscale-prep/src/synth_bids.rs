@@ -10,7 +10,8 @@
 //!   text/text_run1.txt ...                                      (the punctuated run texts)
 //! ```
 //!
-//! Each subject's BOLD is an ellipsoidal "brain" (intensity ~800, background ~20, brain size
+//! Each subject's BOLD is an ellipsoidal "brain" (intensity ~780 with a voxelwise texture,
+//! background ~0 as in skull-stripped derivatives, brain size
 //! varying a little across subjects) on a source grid whose affine differs from the target grid
 //! (3 mm voxels, x axis flipped, shifted origin), with a linear drift and a slow oscillation per
 //! subject and voxel (what detrending and the high-pass remove), subject noise everywhere in the
@@ -45,6 +46,10 @@ pub struct SynthBids {
     pub tr: f64,
     /// The source grid (the BOLD files' own).
     pub source: Grid,
+    /// The target grid the spec of [`spec_toml`] asks for (centred on x = 0).
+    pub target: Grid,
+    /// Radii (mm) of the ellipsoidal brain (x, y, z), centred at (0, -4, 0).
+    pub brain_radii: [f64; 3],
     /// Signal voxels: world y above this (mm).
     pub signal_y: f64,
     /// Amplitude of the shared signal (BOLD units; the subject noise has sd `noise`).
@@ -68,6 +73,8 @@ impl SynthBids {
             n_scans: 40,
             tr: 2.0,
             source: Grid { dims: [23, 24, 21], affine },
+            target: Self::target_grid(),
+            brain_radii: [22.0, 26.0, 19.0],
             signal_y: 0.0,
             signal: 12.0,
             noise: 10.0,
@@ -75,7 +82,21 @@ impl SynthBids {
         }
     }
 
-    /// The target grid that [`spec_toml`] asks for: 15 x 16 x 13 voxels of 4 mm, origin
+    /// A dataset of the corpus' size per run: 73 x 90 x 74 source voxels of 2.5 mm (as the
+    /// ds003643 derivatives), the paper's 37 x 46 x 38 target grid, a brain-sized ellipsoid.
+    pub fn lpp_size(n_subjects: usize, n_runs: usize, n_scans: usize, seed: u64) -> Self {
+        let affine: Affine =
+            [[2.5, 0.0, 0.0, -90.0], [0.0, 2.5, 0.0, -126.0], [0.0, 0.0, 2.5, -72.0], [0.0, 0.0, 0.0, 1.0]];
+        SynthBids {
+            n_scans,
+            source: Grid { dims: [73, 90, 74], affine },
+            target: crate::spec::lpp_grid(),
+            brain_radii: [68.0, 88.0, 62.0],
+            ..Self::small(n_subjects, n_runs, seed)
+        }
+    }
+
+    /// The target grid of [`SynthBids::small`]: 15 x 16 x 13 voxels of 4 mm, origin
     /// (-28, -34, -24): centred on x = 0 (the mask is symmetrised) and inside the source field
     /// of view.
     pub fn target_grid() -> Grid {
@@ -119,7 +140,8 @@ impl SynthBids {
 /// `"synth.prepare"`) the table headers are written (`[synth.prepare]`,
 /// `[synth.prepare.grid]`, ...), without it the body parses as the table itself.
 pub fn spec_toml(p: &SynthBids, table: Option<&str>) -> String {
-    let g = SynthBids::target_grid();
+    let g = &p.target;
+    let voxel_size = g.affine[0][0];
     let header = |sub: &str| match (table, sub) {
         (Some(t), "") => format!("[{t}]\n"),
         (Some(t), s) => format!("[{t}.{s}]\n"),
@@ -130,7 +152,7 @@ pub fn spec_toml(p: &SynthBids, table: Option<&str>) -> String {
         "{}language = \"xx\"\ntr = {}\nruns = {}\nsubject_prefix = \"sub-{code}\"\n\
          bold = \"{{subject}}/func/{{subject}}_task-lpp{code}_run-{{run}}_space-MNIColin27_desc-preproc_bold.nii.gz\"\n\
          annotation = \"{}\"\ntext = \"text/text_run{{run}}.txt\"\n\
-         {}shape = [{}, {}, {}]\nvoxel_size = 4.0\norigin = [{:.1}, {:.1}, {:.1}]\n\
+         {}shape = [{}, {}, {}]\nvoxel_size = {voxel_size:.3}\norigin = [{:.3}, {:.3}, {:.3}]\n\
          {}splits = 4\nseed = 1234\nalphas = [-1.0, 4.0, 6.0]\n",
         header(""),
         p.tr,
@@ -212,11 +234,9 @@ pub fn write(root: &Path, p: &SynthBids) -> Result<()> {
     let header = header_for_grid(&p.source, 4);
     let normal = Normal::new(0.0, 1.0).map_err(|e| PrepError::Output { path: root.into(), reason: e.to_string() })?;
     for s in 0..p.n_subjects {
-        let radii = [
-            22.0 + rng.random_range(-1.5..1.5),
-            26.0 + rng.random_range(-1.5..1.5),
-            19.0 + rng.random_range(-1.0..1.0),
-        ];
+        let [rx, ry, rz] = p.brain_radii;
+        let radii =
+            [rx + rng.random_range(-1.5..1.5), ry + rng.random_range(-1.5..1.5), rz + rng.random_range(-1.0..1.0)];
         // Per voxel: inside the brain, baseline, drift slope, slow-oscillation amplitude, signal weight.
         let mut cells = Vec::with_capacity(nx * ny * nz);
         for k in 0..nz {
@@ -225,7 +245,8 @@ pub fn write(root: &Path, p: &SynthBids) -> Result<()> {
                     let [x, y, z] = p.source.world([i, j, k]);
                     let d = (x / radii[0]).powi(2) + ((y + 4.0) / radii[1]).powi(2) + (z / radii[2]).powi(2);
                     let inside = d <= 1.0;
-                    let base = if inside { 800.0 + 60.0 * (x / 30.0).cos() - 40.0 * d } else { 20.0 };
+                    // Tissue texture (fixed per subject and voxel), as the EPI mask's histogram expects.
+                    let base = if inside { 780.0 - 40.0 * d + rng.random_range(-60.0..60.0) } else { 0.0 };
                     let weight = if inside && y > p.signal_y { p.signal } else { 0.0 };
                     cells.push((inside, base, rng.random_range(-0.2..0.2), rng.random_range(0.0..8.0), weight));
                 }
