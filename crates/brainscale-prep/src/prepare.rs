@@ -473,22 +473,58 @@ fn compute_mask(
 
 /// Reads one run, resamples each volume, keeps the mask voxels (`offsets` into the target
 /// volume), and clips with the run's range as nilearn does: `out` is n_scans x n_voxels.
+///
+/// Reading (gzip decompression) runs on its own thread, one or two volumes ahead of the
+/// resampling, so the two overlap on a two-core machine.
 fn load_run(path: &Path, mut resampler: Resampler, offsets: &[usize], out: &mut Mat<f32>) -> Result<()> {
     let mut reader = VolumeReader::open(path)?;
-    let mut volume = vec![0f32; reader.info().grid.n_cells()];
+    let n_cells = reader.info().grid.n_cells();
     let mut resampled = vec![0f32; resampler.target().n_cells()];
     let mut range = ClipRange::default();
-    while let Some(t) = reader.read_next(&mut volume)? {
-        let r = resampler.resample(&volume, &mut resampled).map_err(|e| PrepError::Resample {
-            path: path.to_path_buf(),
-            target: resampler.target().to_string(),
-            reason: e.to_string(),
-        })?;
-        range.merge(r);
-        for (v, &o) in offsets.iter().enumerate() {
-            out[(t, v)] = resampled[o];
-        }
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<f32>)>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<f32>>();
+    for _ in 0..3 {
+        let _ = empty_tx.send(vec![0f32; n_cells]);
     }
+    std::thread::scope(|scope| -> Result<()> {
+        let read = scope.spawn(move || -> Result<()> {
+            while let Ok(mut volume) = empty_rx.recv() {
+                match reader.read_next(&mut volume)? {
+                    Some(t) => {
+                        if full_tx.send((t, volume)).is_err() {
+                            break; // the consumer stopped on an error
+                        }
+                    }
+                    None => break,
+                }
+            }
+            Ok(())
+        });
+        let mut outcome = Ok(());
+        for (t, volume) in full_rx.iter() {
+            match resampler.resample(&volume, &mut resampled) {
+                Ok(r) => range.merge(r),
+                Err(e) => {
+                    outcome = Err(PrepError::Resample {
+                        path: path.to_path_buf(),
+                        target: resampler.target().to_string(),
+                        reason: e.to_string(),
+                    });
+                    break;
+                }
+            }
+            for (v, &o) in offsets.iter().enumerate() {
+                out[(t, v)] = resampled[o];
+            }
+            let _ = empty_tx.send(volume);
+        }
+        drop(full_rx);
+        drop(empty_tx);
+        let read_outcome = read.join().unwrap_or_else(|_| {
+            Err(PrepError::Output { path: path.to_path_buf(), reason: "the reading thread panicked".into() })
+        });
+        outcome.and(read_outcome)
+    })?;
     for j in 0..out.ncols() {
         for t in 0..out.nrows() {
             let mut x = [out[(t, j)]];
