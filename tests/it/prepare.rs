@@ -269,3 +269,19 @@ fn text_mismatches_are_all_reported_and_corrections_come_from_a_file() {
     let ds = Dataset::open(&fixed.out()).expect("dataset");
     assert_eq!(ds.config().extra["provenance"]["steps"][0]["text_replacements"].as_integer(), Some(2));
 }
+
+#[test]
+fn a_single_subject_is_prepared_without_reliability() {
+    let setup = Setup::new(SynthBids { n_scans: 30, ..SynthBids::small(2, 3, 6) }, "");
+    let o = setup.prepare(&["--subjects", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no split-half reliability"), "{stderr}");
+    let ds = Dataset::open(&setup.out()).expect("dataset");
+    assert!(ds.reliability_path().is_none());
+    let steps = &ds.config().extra["provenance"]["steps"];
+    assert_eq!(steps[5]["splits"].as_integer(), Some(0));
+    let leftovers: Vec<_> =
+        std::fs::read_dir(setup.out()).expect("out").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().starts_with('.')), "{leftovers:?}");
+}
