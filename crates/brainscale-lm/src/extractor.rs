@@ -137,6 +137,7 @@ impl<F: Family> std::fmt::Debug for LmExtractor<F> {
 impl<F: Family> LmExtractor<F> {
     /// Loads the model folder `dir` (`config.json`, `*.safetensors`, the tokenizer).
     pub fn open(dir: &Path, options: &LmOptions) -> Result<Self, LmError> {
+        crate::alloc::keep_buffers_in_heap();
         let config = read_config(dir)?;
         let device = options.device.to_candle()?;
         let ctx = LoadContext {

@@ -12,11 +12,13 @@
 //!   `vocab.json` + `merges.txt`), the SPEC 3 context windows, word alignment and pooling;
 //! * [`weights`]: memory-mapped safetensors with or without the causal-LM prefix, dtypes, and
 //!   the re-initialisation of `--untrained SEED`;
-//! * [`extractor`]: [`LmExtractor`], the plugin SDK's `FeatureExtractor` for any [`Family`].
+//! * [`extractor`]: [`LmExtractor`], the plugin SDK's `FeatureExtractor` for any [`Family`];
+//! * [`alloc`]: the allocator settings of a CPU forward pass.
 
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alloc;
 pub mod error;
 pub mod extractor;
 pub mod model;
