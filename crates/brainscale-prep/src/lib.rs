@@ -3,6 +3,8 @@
 //! The numerics follow nilearn (resampling, signal cleaning, multi-subject EPI mask) and are
 //! checked against it on committed fixtures.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod clean;
 pub mod mask;
 pub mod resample;
