@@ -52,6 +52,13 @@
 
 pub use brainscale_core as core;
 pub use brainscale_data as data;
+// Re-exported so that one dependency on `brainscale` (an evcxr notebook's one `:dep`) gives
+// every type of its API: figures, statistics, matrices, tables, JSON options.
+pub use brainscale_plot as plot;
+pub use brainscale_stats as stats;
+pub use faer;
+pub use polars;
+pub use serde_json;
 
 pub mod analysis;
 pub mod columns;
@@ -65,6 +72,7 @@ pub mod plugins;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod show;
 pub mod study;
 pub mod tables;
 
