@@ -49,9 +49,23 @@ fn a_simulated_study_recovers_the_planted_effect_and_reuses_its_work() {
 
     let again = run_models(&ds, &models, &fit, &plugins, &out, Progress::Quiet).unwrap();
     assert!(again.iter().all(|o| o.reused == (true, true)), "{again:?}");
-    let changed = FitParams { alphas: brainscale::core::ridge::logspace(1.0, 6.0, 6), ..fit };
+    let changed = FitParams { alphas: brainscale::core::ridge::logspace(1.0, 6.0, 6), ..fit.clone() };
     let refit = run_models(&ds, &models[..1], &changed, &plugins, &out, Progress::Quiet).unwrap();
     assert_eq!(refit[0].reused, (true, false), "other fit settings: features reused, fit redone");
+
+    // A dataset rewritten in place is not mistaken for the one the cache came from: new BOLD
+    // redoes the fits only, new words redo the features too.
+    let touch = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(path, bytes).unwrap();
+    };
+    touch(&ds_dir.join("bold/run-01.nii.gz"));
+    let after_bold = run_models(&ds, &models[..1], &fit, &plugins, &out, Progress::Quiet).unwrap();
+    assert_eq!(after_bold[0].reused, (true, false), "BOLD rewritten: features reused, fit redone");
+    touch(&ds_dir.join("words/run-02.tsv"));
+    let after_words = run_models(&ds, &models[..1], &fit, &plugins, &out, Progress::Quiet).unwrap();
+    assert_eq!(after_words[0].reused, (false, false), "words rewritten: everything redone");
 
     // `analyze` with a baseline that is not among the results: one clear message, exit 1.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_brainscale"))

@@ -218,6 +218,21 @@ impl<'a> Encoding<'a> {
     }
 }
 
+/// One warning line per model instead of one per layer and fold (the solver's warnings are
+/// all kept in `fit.json` and the per-layer counts of grid-edge alphas in `summary.csv`).
+fn summarise_warnings(model: &str, layers: &[LayerResult]) {
+    let affected: Vec<&LayerResult> = layers.iter().filter(|l| !l.warnings.is_empty()).collect();
+    let Some(first) = affected.first() else { return };
+    let n: usize = affected.iter().map(|l| l.warnings.len()).sum();
+    log::warn!(
+        "{model}: {n} solver warning(s) in {} of {} layers (all in fit.json); layer {}: {}",
+        affected.len(),
+        layers.len(),
+        first.layer,
+        first.warnings[0]
+    );
+}
+
 /// The scores of one layer.
 #[derive(Clone, Debug)]
 pub struct LayerResult {
@@ -329,6 +344,7 @@ pub fn fit_features(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    summarise_warnings(&meta.model, &results);
     let result = FitResult {
         features: meta,
         dataset: dataset.name().to_string(),

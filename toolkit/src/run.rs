@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use brainscale_data::synth::{SynthParams, write_dataset};
 use brainscale_data::{Dataset, Features};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::demo::{DEMO_LADDER, OracleLadder};
 use crate::encoding::{FitParams, fit_features};
@@ -95,12 +96,47 @@ pub fn demo_dataset_params() -> SynthParams {
 /// Writes the demo dataset into `dir` unless it is already there (same parameters).
 pub fn ensure_demo_dataset(dir: &Path) -> Result<Dataset> {
     let params = demo_dataset_params();
-    let key = json!({"synth": format!("{params:?}")});
+    let key = json!({"synth": format!("{params:?}"), "revision": brainscale_data::synth::GENERATOR_REVISION});
     if !(dir.join("dataset.toml").is_file() && key_matches(dir, &key)) {
         write_dataset(dir, &params)?;
         write_key(dir, &key)?;
     }
     Ok(Dataset::open(dir)?)
+}
+
+/// A fingerprint of the dataset files at `entries` (files or folders under `root`): SHA-256 of
+/// each file's relative path, size and modification time, so that a dataset rewritten in place
+/// (re-prepared, or a demo of another generator revision) is not mistaken for the one the
+/// cached features and fits came from. The words and texts key the features; BOLD, mask,
+/// reliability and ROIs key the fits.
+fn fingerprint(root: &Path, entries: &[&str]) -> Result<String> {
+    fn visit(root: &Path, path: &Path, out: &mut Vec<(String, u64, u128)>) -> Result<()> {
+        let io = |e: std::io::Error| Error::io("read", path, e);
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).map_err(io)? {
+                visit(root, &entry.map_err(io)?.path(), out)?;
+            }
+        } else {
+            let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            let relative = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+            out.push((relative, meta.len(), modified.map_or(0, |d| d.as_nanos())));
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = root.join(entry);
+        if path.exists() {
+            visit(root, &path, &mut files)?;
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for (path, len, modified) in &files {
+        hash.update(format!("{path}\0{len}\0{modified}\n").as_bytes());
+    }
+    Ok(format!("{:x}", hash.finalize()))
 }
 
 fn key_matches(dir: &Path, key: &Value) -> bool {
@@ -135,13 +171,23 @@ pub fn run_models(
     out: &Path,
     progress: Progress,
 ) -> Result<Vec<ModelOutcome>> {
+    let words_print = fingerprint(dataset.root(), &["dataset.toml", "words", "text", "truth"])?;
+    let data_print = fingerprint(
+        dataset.root(),
+        &["mask.nii.gz", "mask.nii", "reliability.nii.gz", "reliability.nii", "bold", "rois"],
+    )?;
     let bar = progress.bar(2 * models.len() as u64, "study");
     let mut outcomes = Vec::with_capacity(models.len());
     for model in models {
         let name = model.key_name();
         let features_dir = out.join("features").join(&name);
         let results_dir = out.join("results").join(&name);
-        let features_key = json!({"model": model.key(), "dataset": dataset.name(), "dataset_root": dataset.root()});
+        let features_key = json!({
+            "model": model.key(),
+            "dataset": dataset.name(),
+            "dataset_root": dataset.root(),
+            "dataset_words": words_print,
+        });
         bar.set_message(format!("extract {name}"));
         let reuse_features = features_dir.join("meta.json").is_file() && key_matches(&features_dir, &features_key);
         if !reuse_features {
@@ -156,7 +202,7 @@ pub fn run_models(
         }
         bar.inc(1);
         bar.set_message(format!("fit {name}"));
-        let fit_key = json!({"features": features_key, "fit": format!("{fit:?}")});
+        let fit_key = json!({"features": features_key, "fit": format!("{fit:?}"), "dataset_data": data_print});
         let reuse_fit = reuse_features && results_dir.join("fit.json").is_file() && key_matches(&results_dir, &fit_key);
         if !reuse_fit {
             let features = Features::open(&features_dir)?;

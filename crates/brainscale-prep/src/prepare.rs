@@ -233,6 +233,18 @@ pub fn prepare(
             progress.step(&format!("split {k}"))
         })?;
         progress.finish();
+        let grid = &spec.reliability.alphas;
+        if let (Some(&lo), Some(&hi)) = (grid.first(), grid.last()) {
+            let chosen: Vec<f64> = rel.alphas.iter().flatten().copied().collect();
+            let edge = chosen.iter().filter(|&&a| grid.len() > 1 && (a == lo || a == hi)).count();
+            if edge > 0 {
+                warnings.push(format!(
+                    "reliability: the chosen alpha is on the edge of the grid [{lo:.1e}, {hi:.1e}] in {edge} of {} \
+                     split-folds; consider widening [reliability] alphas",
+                    chosen.len()
+                ));
+            }
+        }
         mask.write_map(&dir.join("reliability.nii.gz"), &rel.mean)?;
         let splits = Mat::<f32>::from_fn(rel.splits.len(), mask.n_voxels(), |k, v| rel.splits[k][v]);
         std::fs::create_dir_all(dir.join("provenance")).map_err(|e| PrepError::write(dir.join("provenance"), e))?;

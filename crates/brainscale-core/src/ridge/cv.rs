@@ -163,7 +163,9 @@ pub struct RidgeCvFit {
     pub form: Form,
     /// The backend used.
     pub backend: String,
-    /// Warnings (alpha on the edge of the grid, ...), also sent to `log::warn!`.
+    /// Warnings (alpha on the edge of the grid, ...). Returned, not logged: a study fits many
+    /// layers and folds, and the caller knows how to summarise them (the toolkit prints one
+    /// line per model).
     pub warnings: Vec<String>,
 }
 
@@ -221,9 +223,6 @@ impl RidgeCv {
             CvMode::Paper => solver.paper(progress)?,
             CvMode::Voxelwise => solver.voxelwise(progress)?,
         };
-        for w in &fit.warnings {
-            log::warn!("{w}");
-        }
         Ok(fit)
     }
 }

@@ -10,11 +10,16 @@
 //!   the paper's seven left-hemisphere ROIs (full amplitude) and their right homologues
 //!   (weaker), scaled per voxel to a signal-to-noise ratio, plus Gaussian noise whose level
 //!   varies across voxels; no signal elsewhere;
-//! * `reliability.nii.gz` (the expected correlation between each voxel's BOLD and its planted
-//!   signal), the seven ROI masks, and the ground truth in `truth/`: the latent features as a
-//!   features folder, the weights, the expected r map and `truth.json`.
+//! * `reliability.nii.gz`: a split-half reliability map estimated the way real ones are, as the
+//!   correlation between two replications of the experiment (the BOLD written, and a second
+//!   draw with the same planted signal and independent noise); it is about `expected_r²` where
+//!   signal was planted and sampling noise around 0 elsewhere, so the "25% most reliable"
+//!   voxels mix planted voxels with noise, as on real data;
+//! * the seven ROI masks, and the ground truth in `truth/`: the latent features as a features
+//!   folder, the weights, the expected r map (`expected_r.nii.gz`, exactly 0 where nothing was
+//!   planted) and `truth.json`.
 //!
-//! One run is generated and written at a time, so memory stays at about one run of BOLD.
+//! One run is generated and written at a time, so memory stays at about two runs of BOLD.
 
 pub(crate) mod brain;
 mod signal;
@@ -196,6 +201,12 @@ impl std::fmt::Display for SynthSummary {
     }
 }
 
+/// Revision of the generator's output: bumped whenever the same parameters would give
+/// different files (recorded in `truth.json` and `dataset.toml`, and part of the key under
+/// which `brainscale run` caches its demo dataset). 2: reliability.nii.gz is a split-half
+/// estimate (it was the expected r map).
+pub const GENERATOR_REVISION: u32 = 2;
+
 const LPP_AFFINE: Affine =
     [[4.0, 0.0, 0.0, -72.0], [0.0, 4.0, 0.0, -106.0], [0.0, 0.0, 4.0, -64.0], [0.0, 0.0, 0.0, 1.0]];
 const SMALL_AFFINE: Affine =
@@ -257,16 +268,21 @@ pub fn write_dataset(out: &Path, params: &SynthParams) -> Result<SynthSummary> {
         params.noise_spread,
     );
 
-    // BOLD, one run at a time.
+    // BOLD, one run at a time, and its replication for the reliability map.
+    let mut split_half = signal::SplitHalf::new(mask.n_voxels());
+    let kept = params.trim_start..n_scans - params.trim_end;
     for (r, x) in regressors.iter().enumerate() {
         let bold = signal::bold_run(x, &model, &mut signal::rng(seed, Stream::Noise, r as u64));
         let path = out.join(format!("bold/{}.nii.gz", run_label(r + 1)));
         mask.write_series(&path, bold.as_ref(), params.tr, Compression::fast())?;
+        let replication = signal::bold_run(x, &model, &mut signal::rng(seed, Stream::Replication, r as u64));
+        split_half.add_run(&bold, &replication, kept.clone());
     }
 
     // Maps, ROIs and ground truth.
+    let reliability: Vec<f32> = split_half.finish().iter().map(|&r| r as f32).collect();
+    mask.write_map(&out.join("reliability.nii.gz"), &reliability)?;
     let expected_r: Vec<f32> = model.expected_r.iter().map(|&r| r as f32).collect();
-    mask.write_map(&out.join("reliability.nii.gz"), &expected_r)?;
     mask.write_map(&out.join("truth/expected_r.nii.gz"), &expected_r)?;
     let mut roi_voxels = Vec::new();
     for (name, values) in brain::roi_maps(&mask) {
@@ -340,6 +356,7 @@ fn write_truth(
     let truth = json!({
         "generator": "brainscale-data synth",
         "version": env!("CARGO_PKG_VERSION"),
+        "revision": GENERATOR_REVISION,
         "seed": params.seed,
         "parameters": params.to_json(),
         "n_voxels": mask.n_voxels(),
@@ -350,7 +367,7 @@ fn write_truth(
         "files": {
             "features": "truth/features (layer-00: the latent word features the signal was built from)",
             "weights": "truth/weights.safetensors: W [n_latent, n_voxels] (BOLD = regressors(latent) . W + noise), noise_std [n_voxels]",
-            "expected_r": "truth/expected_r.nii.gz: expected Pearson r between BOLD and planted signal (also reliability.nii.gz)",
+            "expected_r": "truth/expected_r.nii.gz: expected Pearson r between BOLD and planted signal (reliability.nii.gz estimates its square from a replication)",
         },
     });
     let path = out.join("truth/truth.json");
@@ -370,6 +387,7 @@ fn write_config(out: &Path, params: &SynthParams) -> Result<()> {
     let mut provenance = toml::Table::new();
     provenance.insert("generator".into(), "brainscale-data synth".into());
     provenance.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    provenance.insert("revision".into(), i64::from(GENERATOR_REVISION).into());
     // TOML integers are signed 64-bit; larger seeds are kept as strings.
     let seed = i64::try_from(params.seed).map(toml::Value::from).unwrap_or_else(|_| params.seed.to_string().into());
     provenance.insert("seed".into(), seed);

@@ -21,6 +21,7 @@ pub(crate) enum Stream {
     Context = 4,
     Voxels = 5,
     Noise = 6,
+    Replication = 7,
 }
 
 /// The random generator of `stream` (and run `index`, 0 when not per run).
@@ -189,6 +190,52 @@ pub(crate) fn bold_run(regressors: &Mat<f64>, model: &VoxelModel, rng: &mut StdR
     y
 }
 
+/// Split-half reliability of every voxel, the way it is estimated on real data: the Pearson
+/// correlation between two independent replications of the experiment (same planted signal,
+/// independent noise), over the kept scans of all runs, each run centred on its own mean.
+/// Its expected value is `expected_r²` (the share of the voxel's variance that replicates),
+/// and where nothing is planted it is sampling noise around 0.
+pub(crate) struct SplitHalf {
+    cross: Vec<f64>,
+    sq_a: Vec<f64>,
+    sq_b: Vec<f64>,
+}
+
+impl SplitHalf {
+    pub(crate) fn new(n_voxels: usize) -> Self {
+        Self { cross: vec![0.0; n_voxels], sq_a: vec![0.0; n_voxels], sq_b: vec![0.0; n_voxels] }
+    }
+
+    /// Adds one run: `a` and `b` are its two replications (n_scans x n_voxels); `scans` the kept ones.
+    pub(crate) fn add_run(&mut self, a: &Mat<f32>, b: &Mat<f32>, scans: std::ops::Range<usize>) {
+        let n = scans.len() as f64;
+        if n < 2.0 {
+            return;
+        }
+        for v in 0..a.ncols() {
+            let (xa, xb) = (&a.col_as_slice(v)[scans.clone()], &b.col_as_slice(v)[scans.clone()]);
+            let ma = xa.iter().map(|&x| x as f64).sum::<f64>() / n;
+            let mb = xb.iter().map(|&x| x as f64).sum::<f64>() / n;
+            for (&x, &y) in xa.iter().zip(xb) {
+                let (da, db) = (x as f64 - ma, y as f64 - mb);
+                self.cross[v] += da * db;
+                self.sq_a[v] += da * da;
+                self.sq_b[v] += db * db;
+            }
+        }
+    }
+
+    /// The correlation of each voxel (0 where a replication is constant).
+    pub(crate) fn finish(self) -> Vec<f64> {
+        (0..self.cross.len())
+            .map(|v| {
+                let d = (self.sq_a[v] * self.sq_b[v]).sqrt();
+                if d > 0.0 { self.cross[v] / d } else { 0.0 }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +274,16 @@ mod tests {
             assert!((r - model.expected_r[v]).abs() < 0.03, "voxel {v}: r {r} vs {}", model.expected_r[v]);
         }
         assert!((model.expected_r[0] - 0.5f64.sqrt()).abs() < 1e-12);
+
+        // Two replications correlate by expected_r² where planted, by ~0 elsewhere.
+        let z = bold_run(&x, &model, &mut rng(1, Stream::Replication, 0));
+        let mut split = SplitHalf::new(3);
+        split.add_run(&y, &z, 0..n_scans);
+        let rel = split.finish();
+        for v in 0..3 {
+            let expected = model.expected_r[v].powi(2);
+            assert!((rel[v] - expected).abs() < 0.04, "voxel {v}: reliability {} vs {expected}", rel[v]);
+        }
     }
 
     fn pearson(a: &[f64], b: &[f64]) -> f64 {

@@ -71,13 +71,28 @@ fn small_dataset_opens_and_holds_its_planted_signal() {
     assert!(ds.text(0).unwrap().contains('.'));
 
     // Signal only in planted voxels, stronger on the left.
-    let reliability = ds.reliability().unwrap().unwrap();
+    let expected_r = ds.mask().load_map(&dir.path().join("truth/expected_r.nii.gz")).unwrap();
     let world = ds.mask().hemispheres(HemisphereRule::World);
     let side_max =
-        |side| reliability.iter().zip(&world).filter(|(_, h)| **h == side).map(|(r, _)| *r).fold(0.0f32, f32::max);
+        |side| expected_r.iter().zip(&world).filter(|(_, h)| **h == side).map(|(r, _)| *r).fold(0.0f32, f32::max);
     assert!((side_max(Hemisphere::Left) - 0.5f32.sqrt()).abs() < 0.05, "{}", side_max(Hemisphere::Left));
     assert!(side_max(Hemisphere::Right) < 0.5 && side_max(Hemisphere::Right) > 0.3);
-    assert_eq!(reliability.iter().filter(|&&r| r > 0.0).count(), summary.n_planted);
+    assert_eq!(expected_r.iter().filter(|&&r| r > 0.0).count(), summary.n_planted);
+
+    // The reliability map is a split-half estimate: ~expected_r² where planted, noise around 0
+    // elsewhere (sd ~ 1/sqrt(kept scans)).
+    let reliability = ds.reliability().unwrap().unwrap();
+    let (planted_v, empty_v): (Vec<usize>, Vec<usize>) = (0..summary.n_voxels).partition(|&v| expected_r[v] > 0.0);
+    let mean = |vs: &[usize], f: &dyn Fn(usize) -> f64| vs.iter().map(|&v| f(v)).sum::<f64>() / vs.len() as f64;
+    let (got, want) =
+        (mean(&planted_v, &|v| reliability[v] as f64), mean(&planted_v, &|v| (expected_r[v] as f64).powi(2)));
+    assert!((got - want).abs() < 0.03, "planted voxels: mean reliability {got}, expected {want}");
+    let kept = (params.n_scans - params.trim_start - params.trim_end) * params.n_runs;
+    let noise_mean = mean(&empty_v, &|v| reliability[v] as f64);
+    let noise_sd = mean(&empty_v, &|v| (reliability[v] as f64 - noise_mean).powi(2)).sqrt();
+    assert!(noise_mean.abs() < 0.01, "{noise_mean}");
+    assert!((noise_sd * (kept as f64).sqrt() - 1.0).abs() < 0.2, "sd {noise_sd} over {kept} scans");
+    assert!(reliability.iter().all(|r| r.is_finite() && (-1.0..=1.0).contains(r)));
 
     // The truth features reproduce the BOLD signal: r(BOLD, truth signal) ~ expected r.
     let truth = Features::open(&dir.path().join("truth/features")).unwrap();
@@ -90,7 +105,7 @@ fn small_dataset_opens_and_holds_its_planted_signal() {
     assert_eq!(w.shape(), &[params.n_latent, summary.n_voxels]);
     let w: Vec<f32> = w.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let n_voxels = summary.n_voxels;
-    let planted: Vec<usize> = (0..n_voxels).filter(|&v| reliability[v] > 0.0).collect();
+    let planted: Vec<usize> = (0..n_voxels).filter(|&v| expected_r[v] > 0.0).collect();
     let (mut bold_all, mut signal_all) = (vec![Vec::new(); planted.len()], vec![Vec::new(); planted.len()]);
     for (r, run) in ds.runs().iter().enumerate() {
         let op = regressor_operator(
@@ -112,6 +127,6 @@ fn small_dataset_opens_and_holds_its_planted_signal() {
     }
     let observed: f64 =
         (0..planted.len()).map(|p| pearson(&bold_all[p], &signal_all[p])).sum::<f64>() / planted.len() as f64;
-    let expected: f64 = planted.iter().map(|&v| reliability[v] as f64).sum::<f64>() / planted.len() as f64;
+    let expected: f64 = planted.iter().map(|&v| expected_r[v] as f64).sum::<f64>() / planted.len() as f64;
     assert!((observed - expected).abs() < 0.05, "mean r over planted voxels: observed {observed}, expected {expected}");
 }
