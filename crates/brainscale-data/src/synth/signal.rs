@@ -279,10 +279,8 @@ mod tests {
         let z = bold_run(&x, &model, &mut rng(1, Stream::Replication, 0));
         let mut split = SplitHalf::new(3);
         split.add_run(&y, &z, 0..n_scans);
-        let rel = split.finish();
-        for v in 0..3 {
-            let expected = model.expected_r[v].powi(2);
-            assert!((rel[v] - expected).abs() < 0.04, "voxel {v}: reliability {} vs {expected}", rel[v]);
+        for (v, (rel, r)) in split.finish().iter().zip(&model.expected_r).enumerate() {
+            assert!((rel - r * r).abs() < 0.04, "voxel {v}: reliability {rel} vs {}", r * r);
         }
     }
 
