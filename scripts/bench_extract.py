@@ -25,6 +25,10 @@ parity fixtures). One warm-up, then the best of 3. It prints one JSON line:
 {"tokens": content tokens, "seconds": best time, "tokens_per_s": tokens / seconds,
  "peak_rss_mb": peak resident memory of the process (getrusage), ...}.
 
+--device cuda runs the transformers side on the GPU (float32, TF32 off; `gpu_peak_mb` is
+torch.cuda.max_memory_allocated); pair it with a CUDA build of bench_gpt2 and `--device cuda`
+there (scripts/gpu-check.sh does both on a GPU machine).
+
 --rust-cmd CMD runs CMD in a shell (after --torch); {dir}, {model}, {text} and {words} in CMD
 are replaced by the paths. CMD must print a JSON object with the same keys on its last stdout
 line. The script prints both results and rust_tokens_per_s / torch_tokens_per_s.
@@ -156,15 +160,17 @@ def extract(tok, model, text: str, words: list[str], max_positions: int, step: i
     return [spec3.pool_words(h, spans) for h in ws.layers], len(ids), len(ws.windows)
 
 
-def cmd_torch(d: Path, repeats: int, threads: int) -> dict:
+def cmd_torch(d: Path, repeats: int, threads: int, device: str = "cpu") -> dict:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     torch.set_num_threads(threads)
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 as on the CPU (brainscale: no TF32 either)
     text = (d / "text.txt").read_text(encoding="utf-8")
     words = json.loads((d / "words.json").read_text(encoding="utf-8"))
     tok = AutoTokenizer.from_pretrained(d / "model")
-    model = AutoModel.from_pretrained(d / "model", dtype=torch.float32).eval()
+    model = AutoModel.from_pretrained(d / "model", dtype=torch.float32).eval().to(device)
     max_positions = model.config.max_position_embeddings
     with torch.no_grad():
         feats, n_tokens, n_windows = extract(tok, model, text, words, max_positions, STEP)  # warm-up
@@ -185,6 +191,8 @@ def cmd_torch(d: Path, repeats: int, threads: int) -> dict:
         "words": len(words),
         "times": [round(t, 4) for t in times],
         "threads": threads,
+        "device": device,
+        "gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
@@ -219,6 +227,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rust-cmd", metavar="CMD", help="also run CMD (needs --torch DIR) and compare")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up (best is kept)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
     ap.add_argument("--n-layer", type=int, default=12, help=argparse.SUPPRESS)  # smaller for smoke tests
     ap.add_argument("--words", type=int, default=1640, help=argparse.SUPPRESS)  # ~2,000 tokens
     args = ap.parse_args(argv)
@@ -229,7 +238,7 @@ def main(argv=None) -> int:
     if args.make:
         cmd_make(args.make, args.n_layer, args.words)
     if args.torch:
-        torch_res = cmd_torch(args.torch, args.repeats, args.threads)
+        torch_res = cmd_torch(args.torch, args.repeats, args.threads, args.device)
         print(json.dumps(torch_res), flush=True)
         if args.rust_cmd:
             rust_res = run_rust(args.rust_cmd, args.torch)

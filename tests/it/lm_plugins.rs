@@ -67,23 +67,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read json")).expect("json")
-}
-
-/// The fixture's expected word features of `run` at every layer.
-fn expected_layers(case_dir: &Path, run: &str, n_layers: usize) -> Vec<(Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(case_dir.join("expected.safetensors")).expect("expected.safetensors");
-    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
-    (0..n_layers)
-        .map(|k| {
-            let t = st.tensor(&format!("{run}/layer-{k:02}")).expect("expected layer");
-            let values = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            (t.shape().to_vec(), values)
-        })
-        .collect()
-}
-
 #[test]
 fn every_plugin_loads_and_serves_its_families() {
     let dir = plugin_dir();
@@ -105,55 +88,23 @@ fn every_fixture_model_gives_hugging_face_features_through_the_boundary() {
     let Some(fixtures) = fixtures() else { return };
     let dir = plugin_dir();
     let found = discover(&[dir.path().to_path_buf()]);
-    let runs: BTreeMap<String, Value> = serde_json::from_value(
-        read_json(&fixtures.join("runs.json"))
-            .as_array()
-            .expect("runs")
-            .iter()
-            .map(|r| (r["name"].as_str().expect("name").to_owned(), r.clone()))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-    )
-    .expect("runs");
-    let mut n_cases = 0;
-    for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
-        let case_dir = entry.expect("entry").path();
-        if !case_dir.join("expected.json").is_file() {
-            continue;
-        }
-        n_cases += 1;
-        let case = case_dir.file_name().and_then(|n| n.to_str()).expect("case").to_owned();
-        let expected = read_json(&case_dir.join("expected.json"));
-        let model = case_dir.join("model");
-        let mut ex = brainscale::extract::open_model(model.to_str().expect("utf-8"), &json!({"step": 16}), &found)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        let info = ex.describe().expect("describe");
-        let dims: Vec<usize> = serde_json::from_value(expected["dims"].clone()).expect("dims");
-        assert_eq!((info.n_layers, &info.dims), (dims.len(), &dims), "{case}");
-        assert_eq!(info.context.max_tokens, expected["max_position_embeddings"].as_u64(), "{case}");
-        let mut worst = 0f32;
-        for (run_name, run) in &runs {
-            let words: Vec<String> = serde_json::from_value(run["words"].clone()).expect("words");
-            let run_text = run["text"].as_str().expect("text");
-            let want = expected_layers(&case_dir, run_name, dims.len());
-            // Every layer of the run, in order, as the host asks for them.
-            for (k, (shape, values)) in want.iter().enumerate() {
-                let m = ex.extract(&RunText { text: run_text, words: &words }, k).expect("extract");
-                assert_eq!((m.nrows(), m.ncols()), (shape[0], shape[1]), "{case} {run_name} layer {k}");
-                let scale = values.iter().fold(0f32, |a, v| a.max(v.abs()));
-                let diff = (0..m.nrows())
-                    .flat_map(|i| (0..m.ncols()).map(move |j| (i, j)))
-                    .fold(0f32, |a, (i, j)| a.max((m[(i, j)] - values[i * m.ncols() + j]).abs()));
-                assert!(diff <= 1e-3 * scale, "{case} {run_name} layer {k}: max |diff| {diff} vs max |hf| {scale}");
-                worst = worst.max(diff / scale);
-            }
-        }
-        eprintln!("{case}: max relative difference to transformers over runs and layers {worst:.1e}");
+    let reports = crate::hf_parity::check_fixture_cases(&fixtures, &found, &json!({"step": 16}), 1e-3)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for r in &reports {
+        eprintln!(
+            "{}: max relative difference to transformers over {} run-layers {:.1e} ({:.1} s)",
+            r.case, r.n_layers, r.worst, r.seconds
+        );
         // The bound is 1e-3; a correct f32 implementation lands near 1e-6, and some
         // real bugs (tanh vs exact GELU, a wrong norm epsilon) move features by only ~1e-4.
-        assert!(worst <= 5e-5, "{case}: {worst:.1e} is within 1e-3 but far above f32 rounding: a subtle bug?");
+        assert!(
+            r.worst <= 5e-5,
+            "{}: {:.1e} is within 1e-3 but far above f32 rounding: a subtle bug?",
+            r.case,
+            r.worst
+        );
     }
-    assert_eq!(n_cases, 11, "the fixture cases");
+    assert_eq!(reports.len(), 11, "the fixture cases");
 }
 
 fn plugin_error(e: Error) -> (Status, String) {

@@ -3,6 +3,8 @@
 mod cli;
 mod datasets;
 mod fixtures;
+#[path = "../common/hf_parity.rs"]
+mod hf_parity;
 mod http;
 mod hub;
 mod lm_plugins;

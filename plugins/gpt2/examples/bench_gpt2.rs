@@ -1,8 +1,9 @@
 //! Times the full SPEC 3 extraction (tokenize, windows, forward passes with every hidden
-//! state, word pooling) of one text with a GPT-2 model folder, in float32 on the CPU.
+//! state, word pooling) of one text with a GPT-2 model folder, in float32 on the CPU (or, built
+//! with `--features cuda` and given `--device cuda`, on the first GPU).
 //!
 //! ```text
-//! cargo run --release -p brainscale-gpt2 --example bench_gpt2 -- MODEL_DIR TEXT_FILE [WORDS_JSON]
+//! cargo run --release -p brainscale-gpt2 --example bench_gpt2 -- MODEL_DIR TEXT_FILE [WORDS_JSON] [--device cuda]
 //! ```
 //!
 //! `WORDS_JSON` is a JSON list of the text's words (default: the text split on whitespace).
@@ -15,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use brainscale_gpt2::Gpt2;
+use brainscale_lm::weights::LmDevice;
 use brainscale_lm::{LmExtractor, LmOptions};
 
 fn peak_rss_mb() -> f64 {
@@ -27,9 +29,15 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut options = LmOptions::default();
+    if let Some(i) = args.iter().position(|a| a == "--device") {
+        let name = args.get(i + 1).context("--device needs `cpu` or `cuda`")?.clone();
+        options.device = LmDevice::parse(&name)?;
+        args.drain(i..i + 2);
+    }
     let (Some(model), Some(text)) = (args.first(), args.get(1)) else {
-        anyhow::bail!("usage: bench_gpt2 MODEL_DIR TEXT_FILE [WORDS_JSON]");
+        anyhow::bail!("usage: bench_gpt2 MODEL_DIR TEXT_FILE [WORDS_JSON] [--device cpu|cuda]");
     };
     let text = std::fs::read_to_string(text).with_context(|| format!("reading {text}"))?;
     let words: Vec<String> = match args.get(2) {
@@ -37,7 +45,7 @@ fn main() -> anyhow::Result<()> {
         None => text.split_whitespace().map(str::to_owned).collect(),
     };
     let t_load = Instant::now();
-    let extractor = LmExtractor::<Gpt2>::open(&PathBuf::from(model), &LmOptions::default())?;
+    let extractor = LmExtractor::<Gpt2>::open(&PathBuf::from(model), &options)?;
     let load_s = t_load.elapsed().as_secs_f64();
     let tokens = extractor.plan(&text, &words)?.tokens.len();
     let mut features = extractor.extract_all(&text, &words)?; // warm-up
@@ -59,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             "peak_rss_mb": peak_rss_mb(),
             "load_seconds": load_s,
             "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "device": options.device.name(),
         })
     );
     Ok(())
