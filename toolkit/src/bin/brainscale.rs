@@ -322,7 +322,7 @@ fn init_logging() {
         }
         fn log(&self, r: &log::Record) {
             if self.enabled(r.metadata()) {
-                eprintln!("warning: {}", r.args());
+                brainscale::progress::suspend(|| eprintln!("warning: {}", r.args()));
             }
         }
         fn flush(&self) {}

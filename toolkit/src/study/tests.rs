@@ -43,8 +43,10 @@ fn tables_of_a_planted_study() {
     let models = study.models_frame().unwrap();
     assert_eq!(models.height(), 2);
     let score = |c: &str, row: usize| models.column(c).unwrap().f64().unwrap().get(row).unwrap();
-    assert!(score(col::BRAIN_SCORE, 0) > score(col::BRAIN_SCORE, 1) + 0.1, "{models}");
-    assert!(score(col::LR_RELIABLE, 0) > 0.05, "the truth is planted left: {models}");
+    // The reliable quarter of the voxels (split-half reliability, as on real data) holds the
+    // planted voxels and as many noise voxels, so the truth's brain score is diluted (~0.07).
+    assert!(score(col::BRAIN_SCORE, 0) > score(col::BRAIN_SCORE, 1) + 0.04, "{models}");
+    assert!(score(col::LR_RELIABLE, 0) > 0.03, "the truth is planted left: {models}");
     assert!(score(col::LR_RELIABLE, 1).abs() < 0.05, "noise has no side: {models}");
 
     let layers = study.layers_frame().unwrap();

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds, on a machine WITHOUT a GPU, what scripts/gpu-check.sh runs on a machine WITH one (which
+# has no Rust toolchain and no network): the five language-model plugins and bench_gpt2 with
+# candle's CUDA backend, and the CPU-only plugin_parity host; packs them, stripped, into
+# gpu-kit/gpu-kit.tar.xz (gpu-kit/ is ignored by git).
+#
+#   scripts/gpu-kit.sh CU13_DIR
+#
+# CU13_DIR: a CUDA 13 toolkit (nvcc, headers, libcublas/libcurand/libnvrtc), e.g. the PyPI
+# wheels' site-packages/nvidia/cu13 with the libX.so symlinks and the stub libcuda.so in
+# lib/stubs that ../shared/notes/cuda.md describes. CUDA builds go to target-cuda/ (another
+# RUSTFLAGS, so as not to disturb target/). The cold build takes ~25 min on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cu13=${1:?usage: scripts/gpu-kit.sh CU13_DIR}
+[ -x "$cu13/bin/nvcc" ] || { echo "no nvcc in $cu13/bin" >&2; exit 1; }
+[ -f "$cu13/lib/stubs/libcuda.so" ] || { echo "no stub $cu13/lib/stubs/libcuda.so (see ../shared/notes/cuda.md)" >&2; exit 1; }
+plugins=(gpt2 opt llama gpt-neox mamba)
+features=$(printf 'brainscale-%s/cuda,' "${plugins[@]}")
+(
+    export PATH=$cu13/bin:$PATH CUDA_ROOT=$cu13 CUDA_PATH=$cu13 CUDA_COMPUTE_CAP=90
+    export LIBRARY_PATH=$cu13/lib:$cu13/lib/stubs RUSTFLAGS="-L $cu13/lib -L $cu13/lib/stubs"
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR_CUDA:-$PWD/target-cuda}
+    cargo build --release --locked $(printf -- '-p brainscale-%s ' "${plugins[@]}") --features "${features%,}"
+    cargo build --release --locked -p brainscale-gpt2 --example bench_gpt2 --features brainscale-gpt2/cuda
+)
+cargo build --release --locked -p brainscale --example plugin_parity
+cuda_target=${CARGO_TARGET_DIR_CUDA:-$PWD/target-cuda}/release
+kit=$(mktemp -d)
+mkdir -p "$kit/plugins"
+for p in "${plugins[@]}"; do
+    strip -o "$kit/plugins/libbrainscale_${p//-/_}.so" "$cuda_target/libbrainscale_${p//-/_}.so"
+done
+strip -o "$kit/bench_gpt2" "$cuda_target/examples/bench_gpt2"
+strip -o "$kit/plugin_parity" target/release/examples/plugin_parity
+mkdir -p gpu-kit
+tar -C "$kit" -cJf gpu-kit/gpu-kit.tar.xz .
+rm -rf "$kit"
+ls -la gpu-kit/gpu-kit.tar.xz
