@@ -8,7 +8,10 @@
 #
 # CU13_DIR: a CUDA 13 toolkit (nvcc, headers, libcublas/libcurand/libnvrtc), e.g. the PyPI
 # wheels' site-packages/nvidia/cu13 with the libX.so symlinks and the stub libcuda.so in
-# lib/stubs that ../shared/notes/cuda.md describes. CUDA builds go to target-cuda/ (another
+# lib/stubs that ../shared/notes/cuda.md describes. Its nvcc must not be newer than the GPU
+# machine's driver: candle's kernels ship as PTX, and driver 580 (CUDA 13.0) refuses the PTX of
+# nvcc 13.4 (CUDA_ERROR_UNSUPPORTED_PTX_VERSION), so use the 13.0 wheels
+# (nvidia-cuda-nvcc==13.0.88, nvidia-cuda-crt, nvidia-nvvm, nvidia-cuda-runtime 13.0.*). CUDA builds go to target-cuda/ (another
 # RUSTFLAGS, so as not to disturb target/). The cold build takes ~25 min on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
