@@ -106,7 +106,7 @@ def words_of(text: str) -> list[str]:
     return words
 
 
-def cmd_make(out: Path, n_layer: int, n_words: int) -> None:
+def cmd_make(out: Path, n_layer: int, n_words: int, n_embd: int = 768, n_head: int = 12) -> None:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2Model, GPT2Tokenizer
@@ -133,7 +133,7 @@ def cmd_make(out: Path, n_layer: int, n_words: int) -> None:
     tok.save_pretrained(model_dir)
 
     config = GPT2Config(
-        n_layer=n_layer, n_embd=768, n_head=12, n_positions=C, n_ctx=C, vocab_size=50257,
+        n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=C, n_ctx=C, vocab_size=50257,
         bos_token_id=50256, eos_token_id=50256,
     )
     torch.manual_seed(SEED)
@@ -230,13 +230,15 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
     ap.add_argument("--n-layer", type=int, default=12, help=argparse.SUPPRESS)  # smaller for smoke tests
     ap.add_argument("--words", type=int, default=1640, help=argparse.SUPPRESS)  # ~2,000 tokens
+    ap.add_argument("--n-embd", type=int, default=768, help=argparse.SUPPRESS)  # GPT-2 XL: 1600
+    ap.add_argument("--n-head", type=int, default=12, help=argparse.SUPPRESS)  # GPT-2 XL: 25
     args = ap.parse_args(argv)
     if not (args.make or args.torch):
         ap.error("give --make DIR and/or --torch DIR")
     if args.rust_cmd and not args.torch:
         ap.error("--rust-cmd needs --torch DIR")
     if args.make:
-        cmd_make(args.make, args.n_layer, args.words)
+        cmd_make(args.make, args.n_layer, args.words, args.n_embd, args.n_head)
     if args.torch:
         torch_res = cmd_torch(args.torch, args.repeats, args.threads, args.device)
         print(json.dumps(torch_res), flush=True)

@@ -6,6 +6,7 @@
 #   2. speed: the GPT-2-small-shaped extraction benchmark (scripts/bench_extract.py: 2,001
 #      tokens, all 13 hidden states, SPEC 3 windows), transformers on the GPU vs brainscale on
 #      the GPU, float32 without TF32 on both sides.
+# With GPU_CHECK_LARGE=1, also the GPT-2-XL shape (1.5B parameters, 6 GB of float32 weights).
 # Results go to $OUT (or gpu-out/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,11 @@ bench=$(mktemp -d)
 PYTHONUNBUFFERED=1 python3 scripts/bench_extract.py --make "$bench" > /dev/null &&
     PYTHONUNBUFFERED=1 python3 scripts/bench_extract.py --torch "$bench" --device cuda --threads 16 \
         --rust-cmd "$kit/bench_gpt2 {model} {text} {words} --device cuda" | tee "$out/bench.txt" || status=1
+if [ -n "${GPU_CHECK_LARGE:-}" ]; then
+    echo "== speed, GPT-2-XL shape (48 layers, 1600 hidden, 1.5B parameters), float32"
+    large=$(mktemp -d)
+    PYTHONUNBUFFERED=1 python3 scripts/bench_extract.py --make "$large" --n-layer 48 --n-embd 1600 --n-head 25 > /dev/null &&
+        PYTHONUNBUFFERED=1 python3 scripts/bench_extract.py --torch "$large" --device cuda --threads 16 \
+            --rust-cmd "$kit/bench_gpt2 {model} {text} {words} --device cuda" | tee "$out/bench-xl.txt" || status=1
+fi
 exit $status
