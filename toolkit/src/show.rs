@@ -6,12 +6,14 @@
 //! [`Show`] trait turns a polars [`DataFrame`], a [`Dataset`], a [`FitResult`] or an
 //! [`Analysis`] into [`Html`], which has that method:
 //!
-//! ```no_run
+//! ```
+//! use brainscale::polars::prelude::*;
 //! use brainscale::show::Show;
-//! # fn main() -> brainscale::Result<()> {
-//! # let study: brainscale::study::Study = todo!();
-//! study.models_frame()?.show()          // the last line of a cell: an HTML table
-//! # ; Ok(()) }
+//! // In a notebook, `study.models_frame()?.show()` as a cell's last line: an HTML table.
+//! let models = df!("model" => ["gpt2", "opt-125m"], "brain_score" => [0.071, 0.068])?;
+//! let html = models.show();
+//! assert!(html.as_str().contains("<table") && html.as_str().contains("opt-125m"));
+//! # Ok::<(), PolarsError>(())
 //! ```
 //!
 //! A table of more than [`MAX_ROWS`] rows shows its first and last [`CUT_ROWS`] (as pandas
