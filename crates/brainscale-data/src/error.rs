@@ -271,6 +271,16 @@ pub enum DataError {
         reason: String,
     },
 
+    /// A joblib file that is not one float32/float64 numpy array, or is damaged. Its pickle is
+    /// never executed; `problem` says what was found (see [`crate::joblib`]).
+    #[error("{}: {problem}", path.display())]
+    Joblib {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: crate::joblib::JoblibProblem,
+    },
+
     /// Invalid parameters for the synthetic dataset.
     #[error("invalid synthetic-dataset parameters: {reason}")]
     SynthParams {

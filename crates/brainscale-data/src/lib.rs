@@ -20,6 +20,8 @@
 //!   safetensors file per layer.
 //! * [`rois`]: regions of interest per hemisphere ([`RoiPair`]): the paper's seven 10 mm
 //!   spheres from MNI coordinates, or the dataset's `rois/` masks, with mirror images.
+//! * [`joblib`]: numpy arrays saved with `joblib.dump` (the paper's published files), read by
+//!   walking the pickle's opcodes without ever executing it.
 //! * [`models`]: the language-model table (`models.toml`: Hugging Face ids, sizes, benchmark
 //!   scores) and named model sets such as `paper`.
 //! * [`synth`]: a deterministic synthetic dataset with a planted signal and its ground truth.
@@ -52,6 +54,7 @@ pub mod atomic;
 pub mod dataset;
 pub mod error;
 pub mod features;
+pub mod joblib;
 pub mod mask;
 pub mod models;
 pub mod nifti_io;
@@ -66,6 +69,7 @@ pub use atomic::{write_atomic, write_atomic_path, write_bytes_atomic};
 pub use dataset::{BoldRun, Dataset, DatasetConfig, Roi, Run};
 pub use error::{DataError, Result};
 pub use features::{ContextMeta, Features, FeaturesMeta, FeaturesWriter, StreamingWriter};
+pub use joblib::{NpyArray, NpyData, read_joblib_array};
 pub use mask::{Hemisphere, HemisphereRule, Mask};
 pub use models::{ModelInfo, ModelsFile};
 pub use nifti_io::{Affine, Grid};
