@@ -106,7 +106,7 @@ pub fn check_fixture<F: Family>(case: &str) -> anyhow::Result<Option<(f32, f32)>
     let Some(dir) = fixture_dir(case) else { return Ok(None) };
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json"))?)?;
     let expected = candle_core::safetensors::load(dir.join("expected.safetensors"), &Device::Cpu)?;
-    let step = meta["step"].as_u64().unwrap_or(64) as usize;
+    let step = meta["step"].as_u64().map(|s| s as usize);
     let opts = brainscale_lm::LmOptions { step, ..Default::default() };
     let ext = brainscale_lm::LmExtractor::<F>::open(&dir.join("model"), &opts)?;
     let model = ext.model();
@@ -231,7 +231,7 @@ pub fn check_untrained<F: Family>(case: &str) -> anyhow::Result<bool> {
     // determinism and seed dependence, through the extractor
     let run = runs()?.into_iter().find(|r| r.name == "run-02").ok_or_else(|| anyhow::anyhow!("no run-02"))?;
     let features = |seed| -> anyhow::Result<Vec<f32>> {
-        let opts = brainscale_lm::LmOptions { untrained: Some(seed), step: 16, ..Default::default() };
+        let opts = brainscale_lm::LmOptions { untrained: Some(seed), step: Some(16), ..Default::default() };
         let ext = brainscale_lm::LmExtractor::<F>::open(&dir.join("model"), &opts)?;
         let last = ext.extract_all(&run.text, &run.words)?.pop().ok_or_else(|| anyhow::anyhow!("no layers"))?;
         Ok(last.into_vec())

@@ -107,6 +107,55 @@ fn every_fixture_model_gives_hugging_face_features_through_the_boundary() {
     assert_eq!(reports.len(), 11, "the fixture cases");
 }
 
+/// SPEC 3.2: without `--step` the windows advance by 64 minus the tokenizer's special tokens,
+/// which is what the paper's Hugging Face call (`return_overflowing_tokens=True,
+/// stride=C - 64`) gives. The `paper/` set's OPT model (C = 128, a BOS: step 63, 5 and 7 windows
+/// per run) has features made from Hugging Face's own overflowing windows; they are extracted
+/// here with no `step` option.
+#[test]
+fn the_default_step_cuts_the_papers_hugging_face_windows() {
+    let Some(fixtures) = fixtures() else { return };
+    let paper = fixtures.join("paper");
+    if !paper.join("runs.json").is_file() {
+        eprintln!("SKIPPED: no {} (bash tests/fixtures/hf/generate.sh paper/opt)", paper.display());
+        return;
+    }
+    let dir = plugin_dir();
+    let found = discover(&[dir.path().to_path_buf()]);
+    let reports =
+        crate::hf_parity::check_fixture_cases(&paper, &found, &json!({}), 1e-3).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reports.iter().map(|r| r.case.as_str()).collect::<Vec<_>>(), ["opt"]);
+    for r in &reports {
+        eprintln!(
+            "paper/{}: max relative difference to the paper's windows over {} run-layers {:.1e} ({:.1} s)",
+            r.case, r.n_layers, r.worst, r.seconds
+        );
+        assert!(r.worst <= 5e-5, "paper/{}: {:.1e}", r.case, r.worst);
+    }
+    // the former flat step of 64 cuts other windows than the paper's: far off
+    let e = crate::hf_parity::check_fixture_cases(&paper, &found, &json!({"step": 64}), 1e-3).unwrap_err();
+    assert!(e.contains("max |diff|"), "{e}");
+    eprintln!("paper/opt with --step 64: {e}");
+
+    // describe() gives the step in use: 64 - 1 for OPT's BOS, 64 for GPT-2 (no special token)
+    for (model, step) in [(paper.join("opt/model"), 63), (fixtures.join("gpt2/model"), 64)] {
+        let ex = brainscale::extract::open_model(model.to_str().expect("utf-8"), &json!({}), &found).expect("open");
+        assert_eq!(ex.describe().expect("describe").context.step, Some(step), "{}", model.display());
+    }
+    // and so does meta.json
+    let root = tempfile::tempdir().expect("tempdir");
+    let ds = dataset(root.path());
+    let out = root.path().join("features");
+    let s = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    let (model, plugins) = (s(&paper.join("opt/model")), s(dir.path()));
+    let args = ["extract", "--model", &model, "--dataset", &s(&ds), "--out", &s(&out), "--plugin-dir", &plugins];
+    let o = brainscale(&args, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let meta = Features::open(&out).expect("features").meta().clone();
+    assert_eq!((meta.context.max_tokens, meta.context.step), (Some(128), Some(63)));
+    assert_eq!(meta.extra["options"], json!({}), "no step option: the default rule");
+}
+
 fn plugin_error(e: Error) -> (Status, String) {
     match e {
         Error::Plugin { status, message, .. } => (status, message),

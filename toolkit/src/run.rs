@@ -67,7 +67,15 @@ impl StudyModel {
             StudyModel::Simulated { n_params, n_layers, dim } => {
                 json!({"simulated": {"n_params": n_params, "n_layers": n_layers, "dim": dim}})
             }
-            StudyModel::Plugin { spec, options } => json!({"spec": spec, "options": options}),
+            StudyModel::Plugin { spec, options } if options.get("step").is_some() => {
+                json!({"spec": spec, "options": options})
+            }
+            // Without a `step` option a windowed model's step is SPEC 3.2's rule, 64 minus the
+            // tokenizer's special tokens (it was a flat 64 before): the rule is part of the key,
+            // so features made under the old default (wrong for OPT, Llama, ...) are redone.
+            StudyModel::Plugin { spec, options } => {
+                json!({"spec": spec, "options": options, "default_step": "64 - n_special"})
+            }
         }
     }
 }

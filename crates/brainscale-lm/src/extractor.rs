@@ -37,7 +37,9 @@ use std::path::{Path, PathBuf};
 use brainscale_plugin_sdk::{ContextInfo, FeatureExtractor, Matrix, ModelInfo, Options, PluginError, RunText};
 use candle_core::{DType, Device};
 
-use crate::text::{Tokenizer, Tokens, Window, first_tokens, plan_windows, pool, word_positions, word_spans};
+use crate::text::{
+    Tokenizer, Tokens, Window, default_step, first_tokens, plan_windows, pool, word_positions, word_spans,
+};
 use crate::weights::{LmDevice, dtype_name, parse_dtype, var_builder};
 use crate::{CausalLm, Family, LmError, LoadContext};
 
@@ -48,15 +50,17 @@ pub struct LmOptions {
     pub dtype: DType,
     /// The device (`cpu` default, `cuda`).
     pub device: LmDevice,
-    /// Window step S in tokens (default 64).
-    pub step: usize,
+    /// Window step S in content tokens; `None` (the default): 64 minus the special tokens the
+    /// tokenizer adds per window ([`crate::text::default_step`]: 64 for GPT-2, 63 for OPT or
+    /// Llama), which is what the paper's Hugging Face call gives (SPEC 3.2).
+    pub step: Option<usize>,
     /// `Some(seed)`: weights re-initialised as HF initialises the architecture.
     pub untrained: Option<u64>,
 }
 
 impl Default for LmOptions {
     fn default() -> Self {
-        LmOptions { dtype: DType::F32, device: LmDevice::Cpu, step: crate::text::DEFAULT_STEP, untrained: None }
+        LmOptions { dtype: DType::F32, device: LmDevice::Cpu, step: None, untrained: None }
     }
 }
 
@@ -66,7 +70,7 @@ impl LmOptions {
         let defaults = LmOptions::default();
         let dtype = options.str("dtype")?.map(parse_dtype).transpose()?.unwrap_or(defaults.dtype);
         let device = options.str("device")?.map(LmDevice::parse).transpose()?.unwrap_or(defaults.device);
-        let step = options.usize("step")?.unwrap_or(defaults.step);
+        let step = options.usize("step")?.or(defaults.step);
         let untrained = options.u64("untrained")?;
         Ok(LmOptions { dtype, device, step, untrained })
     }
@@ -116,6 +120,7 @@ pub struct LmExtractor<F: Family> {
     model: Box<dyn CausalLm>,
     tokenizer: Tokenizer,
     info: ModelInfo,
+    /// The window step in use: the `step` option, else the default rule for this tokenizer.
     step: usize,
     cache: Option<RunCache>,
     _family: PhantomData<fn() -> F>,
@@ -150,8 +155,9 @@ impl<F: Family> LmExtractor<F> {
         let tokenizer = Tokenizer::load(dir)?;
         let vb = var_builder(&ctx, F::prefixes())?;
         let model = F::load(&ctx, vb)?;
-        let info = describe(&ctx, model.as_ref(), &tokenizer, options);
-        Ok(LmExtractor { model, tokenizer, info, step: options.step, cache: None, _family: PhantomData })
+        let step = options.step.unwrap_or_else(|| default_step(tokenizer.n_specials()));
+        let info = describe(&ctx, model.as_ref(), &tokenizer, options, step);
+        Ok(LmExtractor { model, tokenizer, info, step, cache: None, _family: PhantomData })
     }
 
     /// The model.
@@ -167,6 +173,12 @@ impl<F: Family> LmExtractor<F> {
     /// The model's description (what `describe` returns).
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The window step S in use (SPEC 3.2): the `step` option, else 64 minus the special tokens
+    /// the tokenizer adds ([`crate::text::default_step`]).
+    pub fn step(&self) -> usize {
+        self.step
     }
 
     /// The tokens, windows and word alignment of a run.
@@ -243,7 +255,14 @@ fn read_config(dir: &Path) -> Result<serde_json::Value, LmError> {
     Ok(config)
 }
 
-fn describe(ctx: &LoadContext, model: &dyn CausalLm, tokenizer: &Tokenizer, options: &LmOptions) -> ModelInfo {
+/// `step` is the step in use (`context.step`; null where the model has no window limit).
+fn describe(
+    ctx: &LoadContext,
+    model: &dyn CausalLm,
+    tokenizer: &Tokenizer,
+    options: &LmOptions,
+    step: usize,
+) -> ModelInfo {
     let name = ctx
         .config
         .get("_name_or_path")
@@ -260,8 +279,7 @@ fn describe(ctx: &LoadContext, model: &dyn CausalLm, tokenizer: &Tokenizer, opti
     let mut info = ModelInfo::new(name, family, model.dims());
     info.n_params = Some(model.n_params());
     let max_tokens = model.max_positions();
-    info.context =
-        ContextInfo { max_tokens: max_tokens.map(|c| c as u64), step: max_tokens.map(|_| options.step as u64) };
+    info.context = ContextInfo { max_tokens: max_tokens.map(|c| c as u64), step: max_tokens.map(|_| step as u64) };
     info.tokenizer = Some(tokenizer.source().display().to_string());
     info.dtype = dtype_name(ctx.dtype).to_owned();
     info.device = options.device.name().to_owned();
@@ -362,7 +380,7 @@ mod tests {
     #[test]
     fn tokens_take_their_states_from_the_first_window_and_words_are_pooled() {
         let dir = folder();
-        let options = LmOptions { step: 2, untrained: Some(5), ..LmOptions::default() };
+        let options = LmOptions { step: Some(2), untrained: Some(5), ..LmOptions::default() };
         let ex = LmExtractor::<Probe>::open(dir.path(), &options).unwrap();
         // 7 content tokens "a b a b a b a", C = 4, 1 special: W = 3, S = 2
         let text = "a b a b a b a";
@@ -411,6 +429,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("f64"));
+    }
+
+    #[test]
+    fn the_default_step_is_64_minus_the_special_tokens_and_is_described() {
+        let dir = folder();
+        let options = LmOptions { untrained: Some(5), ..LmOptions::default() };
+        let ex = LmExtractor::<Probe>::open(dir.path(), &options).unwrap();
+        // the probe's tokenizer adds a BOS: 64 - 1
+        assert_eq!((ex.tokenizer().n_specials(), ex.step()), (1, 63));
+        assert_eq!(ex.info().context, ContextInfo { max_tokens: Some(4), step: Some(63) });
+        // a short run needs no step; a long one says which steps the 4-position window allows
+        assert!(ex.plan("a b", &words(&["a", "b"])).is_ok());
+        let e = ex.plan("a b a b a", &words(&["a", "b", "a", "b", "a"])).unwrap_err().to_string();
+        assert!(e.contains("window step 63") && e.contains("--step 2 ") && e.contains("= 63"), "{e}");
+        let explicit = LmOptions { step: Some(64), ..options };
+        assert_eq!(LmExtractor::<Probe>::open(dir.path(), &explicit).unwrap().info().context.step, Some(64));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `tests/fixtures/hf/<case>/`, this crate's tokenizer, windows and word alignment give exactly
 //! what `expected.json` records from `transformers` (content token ids, character offsets,
 //! each window's content range and input ids with the special tokens, each word's first
-//! letter and first token). Tokenizer only: no model is run.
+//! letter and first token). Tokenizer only: no model is run. The cases of the `paper/` set
+//! (their own `runs.json`) record windows made by Hugging Face's own overflowing-token call and
+//! are cut here with the default step (64 minus the special tokens, SPEC 3.2).
 //!
 //! The fixtures are made by `tests/fixtures/hf/generate.py` (its pinned versions are in each
 //! `expected.json` under `versions`); SPEC 3 in Python is `tests/fixtures/hf/spec3.py`.
@@ -11,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use brainscale_lm::extractor::RunPlan;
-use brainscale_lm::text::Tokenizer;
+use brainscale_lm::text::{Tokenizer, default_step};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -44,7 +46,14 @@ fn check_case(dir: &Path, runs: &[Value]) -> usize {
     assert_eq!(tokenizer.prefix_ids(), u32s(&tok["prefix_ids"]), "{case}: prefix special tokens");
     assert_eq!(tokenizer.suffix_ids(), u32s(&tok["suffix_ids"]), "{case}: suffix special tokens");
     let max_positions = expected["max_position_embeddings"].as_u64().map(|c| c as usize);
-    let step = expected["step"].as_u64().unwrap_or(64) as usize;
+    let recorded = expected["step"].as_u64().map(|s| s as usize);
+    let step = if expected["step_default"] == true {
+        let step = default_step(tokenizer.n_specials());
+        assert_eq!(Some(step), recorded, "{case}: the default step vs the step of HF's windows");
+        step
+    } else {
+        recorded.unwrap_or_else(|| default_step(tokenizer.n_specials()))
+    };
     let mut n = 0;
     for run in runs {
         let name = run["name"].as_str().unwrap();
@@ -75,29 +84,52 @@ fn check_case(dir: &Path, runs: &[Value]) -> usize {
     n
 }
 
-#[test]
-fn tokenizers_windows_and_alignment_match_transformers_for_every_case() {
-    let root = fixtures();
+/// Checks every case of a fixture set (a folder with `runs.json` and one sub-folder per case);
+/// returns `case (n runs)` for each case checked, or `None` when the set is not generated.
+fn check_set(root: &Path) -> Option<Vec<String>> {
     let runs_path = root.join("runs.json");
     if !runs_path.is_file() {
-        eprintln!("SKIPPED: no HF fixtures at {} (run tests/fixtures/hf/generate.sh)", root.display());
-        return;
+        return None;
     }
     let runs = read_json(&runs_path);
     let runs = runs.as_array().unwrap();
     let mut cases: Vec<PathBuf> =
-        std::fs::read_dir(&root).unwrap().filter_map(|e| Some(e.ok()?.path())).filter(|p| p.is_dir()).collect();
+        std::fs::read_dir(root).unwrap().filter_map(|e| Some(e.ok()?.path())).filter(|p| p.is_dir()).collect();
     cases.sort();
     let mut checked = Vec::new();
     for dir in cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if dir.join("runs.json").is_file() {
+            continue; // a set of its own
+        }
         if !dir.join("expected.json").is_file() || !dir.join("model").is_dir() {
             eprintln!("SKIPPED: case {name}: no expected.json or model/ yet");
             continue;
         }
         let n = check_case(&dir, runs);
-        assert!(n > 0, "case {name}: no run of runs.json in expected.json");
+        assert!(n > 0, "case {name}: no run of {} in expected.json", runs_path.display());
         checked.push(format!("{name} ({n} runs)"));
     }
+    Some(checked)
+}
+
+#[test]
+fn tokenizers_windows_and_alignment_match_transformers_for_every_case() {
+    let root = fixtures();
+    let Some(checked) = check_set(&root) else {
+        eprintln!("SKIPPED: no HF fixtures at {} (run tests/fixtures/hf/generate.sh)", root.display());
+        return;
+    };
     eprintln!("checked: {}", checked.join(", "));
+}
+
+#[test]
+fn the_windows_of_the_papers_hf_call_are_the_default_windows() {
+    let root = fixtures().join("paper");
+    let Some(checked) = check_set(&root) else {
+        eprintln!("SKIPPED: no {} (run tests/fixtures/hf/generate.sh paper/opt)", root.display());
+        return;
+    };
+    assert!(!checked.is_empty(), "no case in {}", root.display());
+    eprintln!("checked paper/: {}", checked.join(", "));
 }

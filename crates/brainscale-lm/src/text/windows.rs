@@ -4,8 +4,26 @@ use std::ops::Range;
 
 use crate::LmError;
 
-/// The default window step S in tokens (`--step`).
-pub const DEFAULT_STEP: usize = 64;
+/// How far the paper's windows advance, counted in positions (special tokens included).
+///
+/// The paper's code asks Hugging Face for `truncation=True, max_length=C,
+/// return_overflowing_tokens=True, stride=C - 64`. HF's stride counts the content tokens two
+/// windows share, and each window holds C - n_specials content tokens, so the windows advance
+/// by `64 - n_specials` content tokens: see [`default_step`].
+pub const PAPER_ADVANCE: usize = 64;
+
+/// The default window step S in content tokens, for a tokenizer that adds `n_specials` special
+/// tokens around each window: `64 - n_specials` (SPEC 3.2), what the paper's code gets from
+/// Hugging Face. 64 for GPT-2, Qwen, GPT-NeoX and StableLM (no special token), 63 for a
+/// tokenizer that adds a BOS (OPT, Llama, Mistral, Gemma). At least 1.
+///
+/// ```
+/// use brainscale_lm::text::default_step;
+/// assert_eq!((default_step(0), default_step(1)), (64, 63));
+/// ```
+pub fn default_step(n_specials: usize) -> usize {
+    PAPER_ADVANCE.saturating_sub(n_specials).max(1)
+}
 
 /// One context window: content tokens `content`, of which `kept` take their hidden states
 /// from this window (the tokens not already covered by an earlier window).
@@ -55,11 +73,15 @@ pub fn plan_windows(
         return Ok(vec![Window { content: 0..n_tokens, kept: 0..n_tokens }]);
     }
     if step == 0 || step >= width {
+        let fix = match width - 1 {
+            0 => "no step fits a window of one text token".to_owned(),
+            largest => format!("pass a step between 1 and {largest}, e.g. --step {largest}"),
+        };
         return Err(LmError::Invalid(format!(
-            "--step {step}: the step must be between 1 and {} (smaller than the window of {width} text tokens = \
-             {c} positions - {n_specials} special tokens); use a smaller --step, e.g. the default {}",
-            width - 1,
-            DEFAULT_STEP.min(width - 1)
+            "window step {step}: the step must be at least 1 and smaller than the window of {width} text tokens \
+             ({c} positions - {n_specials} special tokens); {fix} (without --step the step is 64 - {n_specials} \
+             special tokens = {default}, SPEC 3.2)",
+            default = default_step(n_specials),
         )));
     }
     let mut windows = Vec::new();
@@ -98,6 +120,21 @@ mod tests {
     }
 
     #[test]
+    fn the_default_step_is_what_the_papers_hf_stride_gives() {
+        // HF: max_length = C positions, stride = C - 64 shared content tokens, so each window of
+        // C - n content tokens starts (C - n) - (C - 64) = 64 - n after the previous one
+        for (c, n) in [(1024, 0), (2048, 1), (128, 1), (4096, 2)] {
+            let (width, stride) = (c - n, c - PAPER_ADVANCE);
+            assert_eq!(default_step(n), width - stride, "C = {c}, {n} special tokens");
+            let w = plan_windows(3 * c, Some(c), n, default_step(n)).unwrap();
+            for pair in w.windows(2) {
+                assert_eq!(pair[0].content.end - pair[1].content.start, stride, "overlap = HF's stride");
+            }
+        }
+        assert_eq!(default_step(100), 1);
+    }
+
+    #[test]
     fn windows_follow_the_spec() {
         for (n, c, specials, step) in [(1000, Some(1024), 0, 64), (2500, Some(1024), 1, 64), (13, Some(5), 1, 3)] {
             let w = plan_windows(n, c, specials, step).unwrap();
@@ -114,9 +151,18 @@ mod tests {
 
     #[test]
     fn a_step_as_large_as_the_window_is_refused() {
+        // C = 11 with a BOS: W = 10, so the largest step is 9, and the default rule gives 63
         let e = plan_windows(100, Some(11), 1, 10).unwrap_err().to_string();
-        assert!(e.contains("--step 10") && e.contains("smaller --step"), "{e}");
-        assert!(plan_windows(100, Some(11), 1, 0).is_err());
+        assert!(e.contains("window step 10") && e.contains("smaller than the window of 10 text tokens"), "{e}");
+        assert!(e.contains("between 1 and 9, e.g. --step 9 ") && e.contains("64 - 1 special tokens = 63"), "{e}");
+        assert!(!e.contains("default 9"), "the largest allowed step is not the default: {e}");
+        // the default rule itself can be too large for a short context
+        let e = plan_windows(100, Some(40), 0, default_step(0)).unwrap_err().to_string();
+        assert!(e.contains("window step 64") && e.contains("e.g. --step 39 ") && e.contains("= 64, SPEC 3.2"), "{e}");
+        let e = plan_windows(100, Some(11), 1, 0).unwrap_err().to_string();
+        assert!(e.contains("window step 0") && e.contains("at least 1") && e.contains("--step 9 "), "{e}");
+        let e = plan_windows(100, Some(2), 1, 1).unwrap_err().to_string();
+        assert!(e.contains("no step fits a window of one text token"), "{e}");
         assert!(plan_windows(100, Some(1), 1, 1).is_err());
         // a short run never needs a step
         assert!(plan_windows(10, Some(11), 1, 10).is_ok());
