@@ -94,6 +94,21 @@ fn mean_where(ds: &Dataset, values: &[f32], keep: impl Fn(f64) -> bool) -> f32 {
     picked.iter().sum::<f32>() / picked.len() as f32
 }
 
+/// Mean correlation of run 1's time series between each mask voxel and its +x neighbour.
+fn neighbour_correlation(ds: &Dataset) -> f64 {
+    let bold = ds.load_bold(0).expect("bold");
+    let n = bold.data.nrows();
+    let (mut total, mut pairs) = (0.0, 0usize);
+    for (v, &[i, j, k]) in ds.mask().ijk().iter().enumerate() {
+        let Some(w) = ds.mask().index_of([i + 1, j, k]) else { continue };
+        // The runs are z-scored: the correlation is the mean product.
+        total += (0..n).map(|t| bold.data[(t, v)] as f64 * bold.data[(t, w)] as f64).sum::<f64>() / n as f64;
+        pairs += 1;
+    }
+    assert!(pairs > 0);
+    total / pairs as f64
+}
+
 /// Random features for every word of the dataset (one layer of 6 dims).
 fn write_features(ds: &Dataset, dir: &Path) {
     let mut meta = FeaturesMeta::new("random", "test", vec![6]);
@@ -152,11 +167,29 @@ fn prepare_writes_a_dataset_that_fit_accepts_with_reliability_where_the_signal_i
     assert!(prov["date"].as_str().is_some_and(|d| d.len() >= 20));
     assert!(setup.out().join("provenance/alignment.tsv").is_file());
     assert!(setup.out().join("provenance/reliability-splits.nii.gz").is_file());
-    // The kept subject is a dataset of its own.
+    // The kept subject is a dataset of its own, as the paper's fit_individual_subject.py: its
+    // own mask (from its runs, symmetric) and its runs smoothed (4 mm FWHM) before cleaning.
     let single = Dataset::open(&setup.out().join("sub-XX002")).expect("single-subject dataset");
     assert_eq!(single.name(), "synth-lpp/sub-XX002");
-    assert_eq!(single.mask().n_voxels(), ds.mask().n_voxels());
-    assert_eq!(single.mask().hemispheres(HemisphereRule::Paper).len(), ds.mask().n_voxels());
+    assert_eq!(single.mask().grid(), ds.mask().grid());
+    assert!(single.mask().mirror_index().iter().all(Option::is_some), "the subject's mask is symmetric");
+    assert_ne!(single.mask().ijk(), ds.mask().ijk(), "the subject's mask is its own");
+    assert_eq!(single.mask().hemispheres(HemisphereRule::Paper).len(), single.mask().n_voxels());
+    let own_steps = &single.config().extra["provenance"]["steps"];
+    let names: Vec<&str> = own_steps.as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["words", "resample", "mask", "clean", "single-subject"]);
+    let own_voxels = single.mask().n_voxels() as i64;
+    assert_eq!(own_steps[2]["mask"].as_str(), Some("own"));
+    assert_eq!(own_steps[2]["voxels"].as_integer(), Some(own_voxels));
+    assert_eq!(own_steps[2]["images"].as_integer(), Some(3), "the subject's 3 runs voted");
+    assert_eq!(own_steps[3]["smoothing_fwhm"].as_float(), Some(4.0));
+    assert_eq!(own_steps[4]["mask"].as_str(), Some("own"));
+    assert_eq!(own_steps[4]["mask_voxels"].as_integer(), Some(own_voxels));
+    assert_eq!(own_steps[4]["group_mask_voxels"].as_integer(), Some(ds.mask().n_voxels() as i64));
+    assert_eq!(own_steps[4]["smoothing_fwhm"].as_float(), Some(4.0));
+    assert_eq!(ds.config().extra["provenance"]["steps"][3]["smoothing_fwhm"].as_float(), Some(0.0));
+    assert!(stdout.contains(&format!("sub-XX002 ({own_voxels} voxels)")), "{stdout}");
+    let smoothed = neighbour_correlation(&single);
 
     // `fit` accepts it, end to end.
     let features = setup.root.join("features");
@@ -173,6 +206,35 @@ fn prepare_writes_a_dataset_that_fit_accepts_with_reliability_where_the_signal_i
         .expect("fit");
     assert_eq!(o.status.code(), Some(0), "fit: {}", String::from_utf8_lossy(&o.stderr));
     assert!(results.join("layer-00_r.nii.gz").is_file());
+
+    // Without smoothing: the same own mask, neighbouring voxels less alike.
+    let o = setup.prepare(&["--subject-smoothing-fwhm", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw = Dataset::open(&setup.out().join("sub-XX002")).expect("unsmoothed single subject");
+    assert_eq!(raw.mask().ijk(), single.mask().ijk());
+    assert_eq!(raw.config().extra["provenance"]["steps"][4]["smoothing_fwhm"].as_float(), Some(0.0));
+    let unsmoothed = neighbour_correlation(&raw);
+    eprintln!("neighbour correlation of the kept subject: {smoothed:.3} smoothed (4 mm), {unsmoothed:.3} not");
+    assert!(
+        smoothed > unsmoothed + 0.03,
+        "neighbour correlation: {smoothed:.3} smoothed vs {unsmoothed:.3} without smoothing"
+    );
+    // `subject_mask = "group"` and no smoothing: the old behaviour, the group mask.
+    let o = setup.prepare(&["--subject-mask", "group", "--subject-smoothing-fwhm", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let ds = Dataset::open(&setup.out()).expect("prepared with the group mask");
+    let single = Dataset::open(&setup.out().join("sub-XX002")).expect("single subject, group mask");
+    assert_eq!(single.mask().n_voxels(), ds.mask().n_voxels());
+    assert_eq!(single.mask().ijk(), ds.mask().ijk());
+    assert_eq!(single.mask().hemispheres(HemisphereRule::Paper).len(), ds.mask().n_voxels());
+    let steps = &single.config().extra["provenance"]["steps"];
+    assert_eq!(steps[2]["mask"].as_str(), Some("group"));
+    assert_eq!(steps[4]["mask"].as_str(), Some("group"));
+    assert_eq!(steps[4]["smoothing_fwhm"].as_float(), Some(0.0));
+    let bad = setup.prepare(&["--subject-smoothing-fwhm", "-2"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--subject-smoothing-fwhm -2"), "{stderr}");
 
     // Preparing again replaces the dataset (here with linear interpolation and 2 subjects).
     let o = setup.prepare(&["--subjects", "2", "--interpolation", "linear", "--keep-subjects", ""]);

@@ -24,11 +24,15 @@
 //! own [`crate::resample::ClipRange`]); averaging resampled volumes differs only by the clipping
 //! and rounding (interpolation is linear).
 //!
-//! The paper then intersects the mask with its left-right mirror: [`symmetrize`].
+//! The paper then intersects the mask with its left-right mirror,
+//! `intersect_masks([mask, swap_img_hemispheres(mask)], threshold=1)`: [`mirror_intersect`]
+//! ([`symmetrize`], then the largest connected component, as `intersect_masks`'s default
+//! `connected=True`). The group mask of `compute_mask.py` and each subject's mask of
+//! `fit_individual_subject.py` (over the subject's own runs) are made this way.
 //!
 //! ```
 //! use brainscale_data::Grid;
-//! use brainscale_prep::mask::{EpiMaskParams, MultiEpiMask, symmetrize};
+//! use brainscale_prep::mask::{EpiMaskParams, MultiEpiMask, mirror_intersect, symmetrize};
 //!
 //! let grid = Grid { dims: [11, 12, 10], affine: [[4.0, 0.0, 0.0, -20.0], [0.0, 4.0, 0.0, -22.0],
 //!     [0.0, 0.0, 4.0, -18.0], [0.0, 0.0, 0.0, 1.0]] };
@@ -45,8 +49,9 @@
 //! for r in [4.0, 4.5, 3.5] {
 //!     multi.add(&subject(r))?;
 //! }
-//! let mask = symmetrize(&multi.finish()?, &grid)?;
+//! let mask = mirror_intersect(&multi.finish()?, &grid)?;
 //! assert!(mask.iter().any(|&m| m));
+//! assert_eq!(symmetrize(&mask, &grid)?, mask);
 //! # Ok::<(), brainscale_prep::mask::MaskError>(())
 //! ```
 
@@ -220,7 +225,8 @@ pub fn compute_epi_mask(
     let mut data: Vec<f32> = mean.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
     if params.opening > 0 {
         // `smooth=1` with an identity affine: FWHM of 1 voxel.
-        morphology::gaussian_smooth(&mut data, d, 1.0 / (8.0 * 2f64.ln()).sqrt());
+        let sigma = 1.0 / crate::smooth::fwhm_over_sigma();
+        crate::smooth::gaussian_filter(&mut data, dims, [sigma; 3]);
         for (v, m) in data.iter_mut().zip(mean) {
             if m.is_nan() {
                 *v = 0.0;
@@ -387,6 +393,18 @@ pub fn symmetrize(mask: &[bool], grid: &Grid) -> Result<Vec<bool>, MaskError> {
     let n_voxels = mask.iter().filter(|&&m| m).count();
     if n_voxels > 0 && !out.iter().any(|&m| m) {
         return Err(MaskError::EmptySymmetric { n_voxels });
+    }
+    Ok(out)
+}
+
+/// nilearn's `intersect_masks([mask, swap_img_hemispheres(mask)], threshold=1)` (its default
+/// `connected=True`): the voxels in both the mask and its mirror image ([`symmetrize`]), then
+/// their largest 6-connected component (the mirror intersection of a connected mask can fall
+/// apart; nilearn keeps the largest part, ties to the first in C order).
+pub fn mirror_intersect(mask: &[bool], grid: &Grid) -> Result<Vec<bool>, MaskError> {
+    let mut out = symmetrize(mask, grid)?;
+    if out.iter().any(|&m| m) {
+        morphology::largest_component(&mut out, Dims::new(grid.dims));
     }
     Ok(out)
 }

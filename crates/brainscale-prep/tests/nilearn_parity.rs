@@ -8,7 +8,13 @@
 //! * cleaning vs `NiftiMasker(detrend=True, standardize=True, high_pass=1/128, t_r=2)` and
 //!   `nilearn.signal.clean`: max |diff| <= 1e-4 (absolute, on z-scores);
 //! * masks vs `compute_epi_mask` / `compute_multi_epi_mask(threshold=0.5)` and that mask
-//!   intersected with its left-right mirror: equal voxel for voxel.
+//!   intersected with its left-right mirror: equal voxel for voxel;
+//! * smoothing vs `nilearn.image.smooth_img(img, fwhm)`: max |diff| <= 1e-6 x the image's
+//!   largest |value| (float32 rounding of scipy's passes);
+//! * one subject as the paper's `fit_individual_subject.py`: `compute_multi_epi_mask` over its
+//!   runs, `intersect_masks([mask, swap_img_hemispheres(mask)], threshold=1)` (equal voxel for
+//!   voxel), then `NiftiMasker(mask, detrend=True, standardize=True, smoothing_fwhm=4,
+//!   high_pass=1/128, t_r=2)`: max |diff| <= 1e-4 on z-scores.
 //!
 //! Run with `--nocapture` to see the measured differences.
 
@@ -17,8 +23,9 @@ use std::path::PathBuf;
 
 use brainscale_data::{Affine, Grid};
 use brainscale_prep::clean::{CleanParams, Cleaner, Standardize};
-use brainscale_prep::mask::{EpiMaskParams, MeanVolume, MultiEpiMask, compute_epi_mask, symmetrize};
+use brainscale_prep::mask::{EpiMaskParams, MeanVolume, MultiEpiMask, compute_epi_mask, mirror_intersect, symmetrize};
 use brainscale_prep::resample::{ClipRange, Interpolation, Resampler, resample_img};
+use brainscale_prep::smooth::Smoothing;
 use faer::Mat;
 use safetensors::{Dtype, SafeTensors};
 
@@ -293,4 +300,116 @@ fn multi_subject_mask_matches_nilearn_compute_multi_epi_mask() {
             sym.iter().filter(|&&m| m).count()
         );
     }
+}
+
+#[test]
+fn smoothing_matches_nilearn_smooth_img() {
+    let fx = Fixture::load("smooth.safetensors");
+    let mut report = Vec::new();
+    for case in fx.cases() {
+        let source = fx.f32s(&format!("{case}.source"));
+        let shape = &fx.get(&format!("{case}.source")).0;
+        let grid = Grid { dims: [shape[3], shape[2], shape[1]], affine: fx.affine(&format!("{case}.affine")) };
+        let fwhm: f64 = fx.meta(&format!("{case}.fwhm")).parse().expect("fwhm");
+        let smoothing = Smoothing::new(&grid, fwhm).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let mut got = source.clone();
+        smoothing.smooth_volumes(&mut got).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let expected = fx.f32s(&format!("{case}.expected"));
+        let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+        let worst = max_diff(&case, &got, &expected);
+        let n_differ = got.iter().zip(&expected).filter(|(g, e)| g != e).count();
+        report.push(format!(
+            "{case} ({} mm FWHM, sigma {:.3?} voxels, radius {:?}): max |diff| {worst:.2e} (scale {scale:.0}), \
+             {n_differ} of {} values not bit-equal",
+            fwhm,
+            smoothing.sigma_voxels(),
+            smoothing.radius(),
+            got.len()
+        ));
+        assert!(worst <= 1e-6 * scale, "{case}: max |diff| {worst:e} > 1e-6 x {scale}");
+    }
+    eprintln!("smooth_img vs nilearn {NILEARN}:\n  {}", report.join("\n  "));
+}
+
+#[test]
+fn one_subject_as_the_paper_own_mask_then_smoothing_masker() {
+    let fx = Fixture::load("smooth.safetensors");
+    let grid = Grid { dims: fx.dims("subject.shape"), affine: fx.affine("subject.affine") };
+    let n = grid.n_cells();
+    let data = fx.f32s("subject.data");
+    let runs: Vec<usize> = fx.get("subject.runs").1.iter().map(|&v| v as usize).collect();
+    // The mask: compute_multi_epi_mask over the runs (one image each), then the mirror.
+    let mut multi = MultiEpiMask::new(&grid, EpiMaskParams::default(), 0.5).expect("accumulator");
+    let mut start = 0;
+    for &len in &runs {
+        let mut mean = MeanVolume::new(n);
+        for volume in data[start * n..(start + len) * n].chunks_exact(n) {
+            mean.add(volume).expect("volume");
+        }
+        multi.add(&mean.finish()).expect("run");
+        start += len;
+    }
+    let multi = multi.finish().expect("multi mask");
+    let diffs = diff_list(&multi, &fx.flags("subject.multi"), grid.dims);
+    assert!(diffs.is_empty(), "voxels differing from compute_multi_epi_mask: {diffs:?}");
+    let mask = mirror_intersect(&multi, &grid).expect("mirror");
+    let diffs = diff_list(&mask, &fx.flags("subject.mask"), grid.dims);
+    assert!(diffs.is_empty(), "voxels differing from intersect_masks with the mirror: {diffs:?}");
+    // The masker on run 0: smooth each volume, keep the mask voxels (C order), clean.
+    let [nx, ny, nz] = grid.dims;
+    let mut offsets = Vec::new();
+    for i in 0..nx {
+        for j in 0..ny {
+            for k in 0..nz {
+                let c = i + nx * (j + ny * k);
+                if mask[c] {
+                    offsets.push(c);
+                }
+            }
+        }
+    }
+    let smoothing = Smoothing::new(&grid, 4.0).expect("smoothing");
+    let n_scans = runs[0];
+    let mut signals = Mat::<f32>::zeros(n_scans, offsets.len());
+    for t in 0..n_scans {
+        let mut volume = data[t * n..(t + 1) * n].to_vec();
+        smoothing.smooth(&mut volume).expect("smooth");
+        for (v, &c) in offsets.iter().enumerate() {
+            signals[(t, v)] = volume[c];
+        }
+    }
+    Cleaner::new(&CleanParams::paper(2.0), n_scans).expect("cleaner").clean(signals.as_mut()).expect("clean");
+    let (shape, expected) = fx.get("subject.masker");
+    assert_eq!(shape, &vec![n_scans, offsets.len()]);
+    let mut worst = 0f64;
+    for t in 0..n_scans {
+        for v in 0..offsets.len() {
+            worst = worst.max((signals[(t, v)] as f64 - expected[t * offsets.len() + v]).abs());
+        }
+    }
+    eprintln!(
+        "one subject vs nilearn {NILEARN}: own mask {} voxels ({} before the mirror), equal; NiftiMasker(smoothing_fwhm=4, \
+         ...) {n_scans} x {} max |diff| {worst:.2e} (nilearn float32 vs float64: {})",
+        offsets.len(),
+        multi.iter().filter(|&&m| m).count(),
+        offsets.len(),
+        fx.meta("subject.nilearn_f32_vs_f64_max_abs")
+    );
+    assert!(worst <= 1e-4, "masker: max |diff| {worst:e} > 1e-4");
+}
+
+#[test]
+fn mirror_intersection_keeps_the_largest_component_as_intersect_masks() {
+    let fx = Fixture::load("smooth.safetensors");
+    let grid = Grid { dims: fx.dims("subject.shape"), affine: fx.affine("subject.affine") };
+    let drawn = fx.flags("drawn.mask");
+    let got = mirror_intersect(&drawn, &grid).expect("mirror");
+    let diffs = diff_list(&got, &fx.flags("drawn.symmetric"), grid.dims);
+    assert!(diffs.is_empty(), "voxels differing from intersect_masks: {diffs:?}");
+    // The plain mirror intersection has a second, smaller part that nilearn drops.
+    let both = symmetrize(&drawn, &grid).expect("symmetrize");
+    let n = |m: &[bool]| m.iter().filter(|&&v| v).count().to_string();
+    assert_eq!(n(&both), fx.meta("drawn.n_mirror_and"));
+    assert_eq!(n(&got), fx.meta("drawn.n_symmetric"));
+    assert_ne!(n(&both), n(&got));
 }

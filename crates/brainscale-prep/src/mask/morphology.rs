@@ -1,5 +1,6 @@
-//! Binary morphology, connected components and Gaussian smoothing on 3D volumes in Fortran
-//! order, as `scipy.ndimage` does them with its default 6-connected cross structure.
+//! Binary morphology and connected components on 3D volumes in Fortran order, as
+//! `scipy.ndimage` does them with its default 6-connected cross structure (the Gaussian
+//! smoothing is [`crate::smooth`]).
 
 /// Offsets and bounds of a grid in Fortran order.
 #[derive(Clone, Copy, Debug)]
@@ -135,48 +136,4 @@ pub(super) fn largest_component(mask: &mut [bool], d: Dims) {
             *m = *l == id;
         }
     }
-}
-
-/// `scipy.ndimage.gaussian_filter1d(arr, sigma, axis, output=arr)` along each axis in turn
-/// (default `truncate=4.0`, `mode="reflect"`), on float32 data: each pass is rounded to f32 as
-/// scipy writes it into the float32 array.
-pub(super) fn gaussian_smooth(data: &mut [f32], d: Dims, sigma: f64) {
-    let radius = (4.0 * sigma + 0.5) as usize;
-    let mut kernel: Vec<f64> = (0..=2 * radius)
-        .map(|m| {
-            let x = m as f64 - radius as f64;
-            (-0.5 / (sigma * sigma) * x * x).exp()
-        })
-        .collect();
-    let total: f64 = kernel.iter().sum();
-    kernel.iter_mut().for_each(|w| *w /= total);
-    let lens = [d.nx, d.ny, d.nz];
-    let strides = [1, d.nx, d.nx * d.ny];
-    let mut line = Vec::new();
-    for axis in 0..3 {
-        let (n, stride) = (lens[axis], strides[axis]);
-        let others: Vec<usize> = (0..3).filter(|&a| a != axis).collect();
-        for u in 0..lens[others[0]] {
-            for v in 0..lens[others[1]] {
-                let base = u * strides[others[0]] + v * strides[others[1]];
-                line.clear();
-                line.extend((0..n).map(|m| data[base + m * stride] as f64));
-                for m in 0..n {
-                    let mut s = 0.0;
-                    for (q, w) in kernel.iter().enumerate() {
-                        let idx = reflect(m as i64 + q as i64 - radius as i64, n as i64);
-                        s += w * line[idx];
-                    }
-                    data[base + m * stride] = s as f32;
-                }
-            }
-        }
-    }
-}
-
-/// scipy's `mode="reflect"` (half-sample symmetric: `d c b a | a b c d | d c b a`).
-fn reflect(idx: i64, len: i64) -> usize {
-    let period = 2 * len;
-    let i = idx.rem_euclid(period);
-    (if i >= len { period - 1 - i } else { i }) as usize
 }

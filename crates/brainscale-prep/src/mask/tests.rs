@@ -153,3 +153,25 @@ fn invalid_inputs_are_errors() {
     assert_eq!(info.n_voxels, 0);
     assert!(matches!(multi.finish(), Err(MaskError::Empty { n_subjects: 1, .. })));
 }
+
+#[test]
+fn mirror_intersect_keeps_the_largest_part_of_the_mirror_intersection() {
+    // x = -20 + 4 i, i = 0..10: i <-> 10 - i.
+    let affine = [[4.0, 0.0, 0.0, -20.0], [0.0, 4.0, 0.0, -24.0], [0.0, 0.0, 4.0, -16.0], [0.0, 0.0, 0.0, 1.0]];
+    let g = Grid { dims: [11, 12, 9], affine };
+    // A symmetric block, a symmetric slab detached from it, and a bridge between them on one
+    // side only: the mask is connected, its mirror intersection is block + slab.
+    let mut m = box_volume(g.dims, [2, 2, 2], [9, 7, 7], 1.0, 0.0);
+    for (v, s) in m.iter_mut().zip(box_volume(g.dims, [3, 9, 3], [8, 11, 5], 1.0, 0.0)) {
+        *v = v.max(s);
+    }
+    for (v, b) in m.iter_mut().zip(box_volume(g.dims, [1, 7, 3], [4, 9, 5], 1.0, 0.0)) {
+        *v = v.max(b);
+    }
+    let m: Vec<bool> = m.iter().map(|&v| v > 0.0).collect();
+    let sym = symmetrize(&m, &g).unwrap();
+    assert_eq!(sym.iter().filter(|&&v| v).count(), 7 * 5 * 5 + 5 * 2 * 2);
+    let kept = mirror_intersect(&m, &g).unwrap();
+    assert_eq!(kept.iter().filter(|&&v| v).count(), 7 * 5 * 5, "the slab is dropped");
+    assert!(kept[cell(g.dims, 5, 4, 4)] && !kept[cell(g.dims, 5, 10, 4)]);
+}
