@@ -36,17 +36,89 @@ fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| (i as u8).wrapping_mul(17).wrapping_add(seed)).collect()
 }
 
+/// The paper's repository as the builtin registry names it.
+pub const PAPER_REPO: &str =
+    "https://raw.githubusercontent.com/l-bg/llms_brain_lateralization/edfd5dcc823704afa503270f9b56090a180c0437";
+
+/// The text zips' pins in the builtin registry: (lang, size, sha256).
+const TEXT_ZIPS: [(&str, u64, &str); 3] = [
+    ("en", 35927, "9c2e05be18dd8fb37de30c006709517b80e39f48434de389ac35ef1c9afb45c6"),
+    ("fr", 37574, "ffe8d7f851ec62758be27b3542dd2c5167a86ff2a4676e4832dab832cc14e705"),
+    ("cn", 39004, "1576747a813bdac983c0238c3ce318b77b83885c76ebe033dcbb07c907462a02"),
+];
+
+/// A ZipCrypto archive (as the paper's text zips) of `members`, encrypted with `password`.
+pub fn encrypted_zip(members: &[(String, Vec<u8>)], password: &str) -> Vec<u8> {
+    use std::io::Write;
+    use zip::unstable::write::FileOptionsExt;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .with_deprecated_encryption(password.as_bytes())
+        .expect("ZipCrypto");
+    for (name, data) in members {
+        z.start_file(name.as_str(), options).expect("member");
+        z.write_all(data).expect("write");
+    }
+    z.finish().expect("zip").into_inner()
+}
+
+/// A synthetic text zip of `lang` (`lpp_{lang}_text/text_{lang}_run{1..9}.txt`), encrypted with
+/// the registry's password.
+pub fn text_zip(lang: &str, runs: &[String]) -> Vec<u8> {
+    let members: Vec<(String, Vec<u8>)> = runs
+        .iter()
+        .enumerate()
+        .map(|(r, t)| (format!("lpp_{lang}_text/text_{lang}_run{}.txt", r + 1), t.as_bytes().to_vec()))
+        .collect();
+    encrypted_zip(&members, "lessentielestinvisiblepourlesyeux")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The builtin registry with the paper's repository served at `base` and the text zips pinned
+/// to `zips` (lang -> bytes) instead of the real ones, written to `dir/registry.toml`.
+pub fn local_registry(dir: &Path, base: &str, zips: &BTreeMap<String, Vec<u8>>) -> PathBuf {
+    let mut text = include_str!("../../datasets.toml").replace(PAPER_REPO, base);
+    for (lang, size, sha) in TEXT_ZIPS {
+        let Some(zip) = zips.get(lang) else { continue };
+        let pinned = format!("size = {size}\nsha256 = \"{sha}\"");
+        assert!(text.contains(&pinned), "{lang}: the registry's text zip pins moved");
+        text = text.replace(&pinned, &format!("size = {}\nsha256 = \"{}\"", zip.len(), sha256_hex(zip)));
+    }
+    let p = dir.join("registry.toml");
+    std::fs::write(&p, text).expect("registry");
+    p
+}
+
 /// A synthetic ds003643 snapshot: 4 English subjects x 2 runs of derivatives, a French one,
-/// raw BIDS files and annotations. Two servers: the files, and the GraphQL endpoint whose
-/// listing points at them (with `?versionId=`, as OpenNeuro's URLs).
+/// raw BIDS files and annotations. Two servers: the files (and the paper's repository, with a
+/// synthetic English text zip, under `/paper`), and the GraphQL endpoint whose listing points
+/// at them (with `?versionId=`, as OpenNeuro's URLs, and MD5E annex keys as ids for the
+/// derivatives). `registry` is the builtin registry pointed at the `/paper` files.
 struct FakeOpenNeuro {
     _files: LocalServer,
     api: LocalServer,
     content: BTreeMap<String, Vec<u8>>,
+    _dir: tempfile::TempDir,
+    registry: String,
 }
 
 impl FakeOpenNeuro {
     fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// As [`FakeOpenNeuro::start`], with the listing's entries edited by `edit` first.
+    fn start_with(edit: impl Fn(&mut Vec<serde_json::Value>)) -> Self {
         let mut content = BTreeMap::new();
         content.insert("annotation/EN/lppEN_word_information.csv".to_owned(), b"word,onset,offset\n".to_vec());
         content.insert("annotation/FR/lppFR_word_information.csv".to_owned(), b"mot\n".to_vec());
@@ -60,21 +132,35 @@ impl FakeOpenNeuro {
                 content.insert(path, bytes(30_000 + 100 * i + run, (i * 7 + run) as u8));
             }
         }
-        let files =
-            LocalServer::start(content.iter().map(|(p, b)| (format!("/ds003643/{p}"), resource(b.clone()))).collect());
-        let listing: Vec<serde_json::Value> = content
+        let zip = text_zip("en", &(1..=9).map(|r| format!("Text of run {r}.")).collect::<Vec<_>>());
+        let mut routes: BTreeMap<String, Resource> =
+            content.iter().map(|(p, b)| (format!("/ds003643/{p}"), resource(b.clone()))).collect();
+        routes.insert("/paper/lpp_en_text.zip".into(), resource(zip.clone()));
+        let files = LocalServer::start(routes);
+        let mut listing: Vec<serde_json::Value> = content
             .iter()
             .map(|(p, b)| {
+                // Annexed files (the images) have git-annex keys as ids; small text files do not.
+                let id = if p.ends_with(".nii.gz") {
+                    format!("MD5E-s{}--{}.nii.gz", b.len(), md5_hex(b))
+                } else {
+                    format!("{:040x}", b.len())
+                };
                 serde_json::json!({
-                    "filename": p, "size": b.len(), "directory": false,
+                    "id": id, "filename": p, "size": b.len(), "directory": false,
                     "urls": [format!("{}/ds003643/{p}?versionId=v1", files.url())],
                 })
             })
             .collect();
+        edit(&mut listing);
         let reply = serde_json::json!({"data": {"snapshot": {"id": "ds003643:2.0.5", "files": listing}}});
         let api =
             LocalServer::start(BTreeMap::from([("/crn/graphql".to_owned(), resource(reply.to_string().into_bytes()))]));
-        FakeOpenNeuro { _files: files, api, content }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry =
+            local_registry(dir.path(), &format!("{}/paper", files.url()), &BTreeMap::from([("en".into(), zip)]));
+        let registry = registry.to_str().expect("utf-8").to_owned();
+        FakeOpenNeuro { _files: files, api, content, _dir: dir, registry }
     }
 }
 
@@ -89,11 +175,16 @@ fn lpp_en_is_fetched_from_a_snapshot_listed_verified_and_corrupt_files_are_caugh
     let d = data.path().to_str().expect("utf-8 path");
     let url = fake.api.url();
 
-    let o = brainscale(&["datasets", "fetch", "lpp-en", "--subjects", "2", "--data-dir", d, "--quiet"], &url);
+    let reg = fake.registry.as_str();
+    let o = brainscale(
+        &["datasets", "fetch", "lpp-en", "--subjects", "2", "--data-dir", d, "--registry", reg, "--quiet"],
+        &url,
+    );
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{}{}", stdout, text(&o.stderr));
     assert!(stdout.contains("subjects: sub-EN057, sub-EN058 (the first 2 in sorted order)"), "{stdout}");
-    assert!(stdout.contains("lpp-en: 5 files") && stdout.contains("5 downloaded"), "{stdout}");
+    // The five files of the two subjects and the annotation, and the paper's text zip.
+    assert!(stdout.contains("lpp-en: 6 files") && stdout.contains("6 downloaded"), "{stdout}");
     assert!(stdout.contains("note: recorded the sha256 of 5 file(s) for the first time"), "{stdout}");
     assert!(stdout.contains(&format!("next: brainscale prepare lpp-en --data-dir {d}")), "{stdout}");
     let raw = data.path().join("raw/lpp-en");
@@ -108,23 +199,25 @@ fn lpp_en_is_fetched_from_a_snapshot_listed_verified_and_corrupt_files_are_caugh
     }
     let lock = std::fs::read_to_string(raw.join(LOCK_FILE)).expect("lock file");
     assert!(lock.contains("version = \"2.0.5\"") && lock.contains(&run_path("sub-EN058", 16)), "{lock}");
+    // The texts are unpacked (ZipCrypto, the registry's password) where prepare reads them.
+    assert_eq!(std::fs::read_to_string(raw.join("lpp_en_text/text_en_run3.txt")).expect("text"), "Text of run 3.");
 
-    let o = brainscale(&["datasets", "list", "--data-dir", d], DEAD);
+    let o = brainscale(&["datasets", "list", "--data-dir", d, "--registry", reg], DEAD);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let row = stdout.lines().find(|l| l.starts_with("lpp-en ")).expect("lpp-en row");
-    assert!(row.contains("2.0.5") && row.contains("5 files, 2 subjects"), "{row}");
+    assert!(row.contains("2.0.5") && row.contains("6 files, 2 subjects"), "{row}");
 
-    let o = brainscale(&["datasets", "verify", "lpp-en", "--data-dir", d], DEAD);
+    let o = brainscale(&["datasets", "verify", "lpp-en", "--data-dir", d, "--registry", reg], DEAD);
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
-    assert!(text(&o.stdout).contains("lpp-en: 5 file(s) OK"), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("lpp-en: 6 file(s) OK"), "{}", text(&o.stdout));
 
     // The rest of the subjects: only the two missing are downloaded, the French one never.
-    let o = brainscale(&["datasets", "fetch", "lpp-en", "--data-dir", d, "--quiet"], &url);
+    let o = brainscale(&["datasets", "fetch", "lpp-en", "--data-dir", d, "--registry", reg, "--quiet"], &url);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
     assert!(
-        stdout.contains("lpp-en: 9 files") && stdout.contains("4 downloaded") && stdout.contains("5 already present"),
+        stdout.contains("lpp-en: 10 files") && stdout.contains("4 downloaded") && stdout.contains("6 already present"),
         "{stdout}"
     );
     assert!(!raw.join("derivatives/sub-FR001").exists());
@@ -135,7 +228,7 @@ fn lpp_en_is_fetched_from_a_snapshot_listed_verified_and_corrupt_files_are_caugh
     b[100] ^= 1;
     std::fs::write(&victim, &b).expect("write");
     std::fs::remove_file(raw.join("annotation/EN/lppEN_word_information.csv")).expect("remove");
-    let o = brainscale(&["datasets", "verify", "lpp-en", "--data-dir", d], DEAD);
+    let o = brainscale(&["datasets", "verify", "lpp-en", "--data-dir", d, "--registry", reg], DEAD);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert!(stdout.contains(&format!("corrupt: {}", run_path("sub-EN061", 15))), "{stdout}");
@@ -162,8 +255,11 @@ fn an_interrupted_download_is_resumed_by_the_next_fetch() {
     let row = text(&o.stdout).lines().find(|l| l.starts_with("lpp-en ")).map(str::to_owned).unwrap_or_default();
     assert!(row.contains("(1 interrupted)"), "{row}");
 
-    let o =
-        brainscale(&["datasets", "fetch", "lpp-en", "--subjects", "1", "--data-dir", d, "--quiet"], &fake.api.url());
+    let reg = fake.registry.as_str();
+    let o = brainscale(
+        &["datasets", "fetch", "lpp-en", "--subjects", "1", "--data-dir", d, "--registry", reg, "--quiet"],
+        &fake.api.url(),
+    );
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
     assert!(stdout.contains("1 resumed after an interruption"), "{stdout}");
@@ -172,6 +268,34 @@ fn an_interrupted_download_is_resumed_by_the_next_fetch() {
     let (sha, _) = sha256_file(&dest).expect("hash");
     let lock = std::fs::read_to_string(data.path().join("raw/lpp-en").join(LOCK_FILE)).expect("lock");
     assert!(lock.contains(&sha), "the recorded checksum covers the whole file");
+}
+
+#[test]
+fn the_first_download_of_an_annexed_file_is_checked_against_its_annex_key() {
+    // The listing's key for one run says another MD5 than the bytes served: a file changed or
+    // corrupted at the source is caught on the very first download, before any lock records it.
+    let victim = run_path("sub-EN057", 16);
+    let fake = FakeOpenNeuro::start_with(|listing| {
+        for f in listing.iter_mut().filter(|f| f["filename"] == victim.as_str()) {
+            let size = f["size"].as_u64().expect("size");
+            f["id"] = serde_json::json!(format!("MD5E-s{size}--{}.nii.gz", "0".repeat(32)));
+        }
+    });
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path().to_str().expect("utf-8 path");
+    let reg = fake.registry.as_str();
+    let o = brainscale(
+        &["datasets", "fetch", "lpp-en", "--subjects", "1", "--data-dir", d, "--registry", reg, "--quiet"],
+        &fake.api.url(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains(&victim) && stderr.contains("expected md5 00000000"), "{stderr}");
+    assert!(stderr.contains("OpenNeuro annex key MD5E-s"), "{stderr}");
+    let dest = data.path().join("raw/lpp-en").join(&victim);
+    assert!(!dest.exists() && !PathBuf::from(format!("{}.part", dest.display())).exists(), "nothing corrupt is left");
+    // The other files of the subject arrived, checked against their keys.
+    assert!(data.path().join("raw/lpp-en").join(run_path("sub-EN057", 15)).is_file());
 }
 
 /// A registry with one plain-file entry `x` served by `server`.

@@ -32,7 +32,7 @@ fn built_library(crate_name: &str) -> PathBuf {
 }
 
 /// A fresh plugin folder holding a copy of the baselines plugin.
-fn plugin_dir() -> tempfile::TempDir {
+pub fn plugin_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let to = dir.path().join(format!("{DLL_PREFIX}brainscale_baselines{DLL_SUFFIX}"));
     std::fs::copy(built_library("brainscale_baselines"), to).expect("copy plugin");

@@ -30,6 +30,67 @@ pub(crate) struct Job {
     pub sha256: Option<String>,
     /// Where the expected sha256 comes from, for messages.
     pub expectation: PathBuf,
+    /// Other pins checked before the file takes its name: an OpenNeuro annex key's MD5, a git
+    /// object id.
+    pub digests: Vec<Pin>,
+}
+
+/// A checksum other than sha256 that a file must have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pin {
+    /// Which digest.
+    pub kind: PinKind,
+    /// Its expected value (lowercase hex).
+    pub hex: String,
+    /// Where it comes from, for messages (`OpenNeuro annex key MD5E-s...`, `datasets.toml`).
+    pub from: String,
+}
+
+/// The digests a [`Pin`] can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PinKind {
+    /// MD5 of the bytes (git-annex `MD5E` keys).
+    Md5,
+    /// git's object id of the file as a blob: SHA-1 of `blob <size>\0` + the bytes.
+    GitBlobSha1,
+}
+
+impl PinKind {
+    fn name(self) -> &'static str {
+        match self {
+            PinKind::Md5 => "md5",
+            PinKind::GitBlobSha1 => "git object id (sha1)",
+        }
+    }
+}
+
+/// Checks `path` against `pins`; the first mismatch as (pin, actual hex).
+pub(crate) fn check_pins<'a>(path: &Path, pins: &'a [Pin]) -> Result<Option<(&'a Pin, String)>> {
+    if pins.is_empty() {
+        return Ok(None);
+    }
+    let size = std::fs::metadata(path).map_err(|e| Error::io("cannot read", path, e))?.len();
+    let mut md5 = md5::Md5::new();
+    let mut git = sha1::Sha1::new();
+    git.update(format!("blob {size}\0").as_bytes());
+    let mut file = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        git.update(&buf[..n]);
+    }
+    let (md5, git) = (hex(&md5.finalize()), hex(&git.finalize()));
+    Ok(pins.iter().find_map(|p| {
+        let actual = match p.kind {
+            PinKind::Md5 => &md5,
+            PinKind::GitBlobSha1 => &git,
+        };
+        (*actual != p.hex).then(|| (p, actual.clone()))
+    }))
 }
 
 /// What a completed download produced.
@@ -187,6 +248,17 @@ impl Http {
                 lock: job.expectation.clone(),
             });
         }
+        if let Some((pin, actual)) = check_pins(&part, &job.digests)? {
+            let _ = std::fs::remove_file(&part);
+            return Err(Error::Digest(Box::new(crate::error::DigestMismatch {
+                url: job.url.clone(),
+                file: job.dest.clone(),
+                algorithm: pin.kind.name(),
+                expected: pin.hex.clone(),
+                actual,
+                from: pin.from.clone(),
+            })));
+        }
         std::fs::rename(&part, &job.dest).map_err(|e| Error::io("cannot rename into place", &job.dest, e))?;
         Ok(done)
     }
@@ -316,6 +388,21 @@ mod tests {
     #[test]
     fn part_files_sit_beside_their_file() {
         assert_eq!(part_path(Path::new("/a/b.nii.gz")), Path::new("/a/b.nii.gz.part"));
+    }
+
+    #[test]
+    fn pins_check_md5_and_git_object_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("hello");
+        std::fs::write(&f, b"hello\n").unwrap();
+        // `printf 'hello\n' | git hash-object --stdin`, `printf 'hello\n' | md5sum`
+        let git = "ce013625030ba8dba906f756967f9e9ca394464a";
+        let md5 = "b1946ac92492d2347c6235b4d2611184";
+        let pin = |kind, hex: &str| Pin { kind, hex: hex.into(), from: "test".into() };
+        assert_eq!(check_pins(&f, &[pin(PinKind::GitBlobSha1, git), pin(PinKind::Md5, md5)]).unwrap(), None);
+        let bad = [pin(PinKind::Md5, &"0".repeat(32))];
+        let (p, actual) = check_pins(&f, &bad).unwrap().unwrap();
+        assert_eq!((p.kind, actual.as_str()), (PinKind::Md5, md5));
     }
 
     #[test]

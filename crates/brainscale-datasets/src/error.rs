@@ -104,6 +104,11 @@ pub enum Error {
         message: String,
     },
 
+    /// The downloaded bytes do not have a pinned checksum other than sha256 (an OpenNeuro
+    /// annex key's MD5, a git object id); the bad file was deleted.
+    #[error("{0}")]
+    Digest(Box<DigestMismatch>),
+
     /// The downloaded bytes do not have the expected sha256; the bad file was deleted.
     #[error(
         "{}: checksum mismatch: expected sha256 {expected}, got {actual} (downloaded from {url}); the file was deleted, nothing corrupt is left. If the source changed on purpose, delete the entry from {} and fetch again",
@@ -221,4 +226,25 @@ impl Error {
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { action, path: path.into(), source }
     }
+}
+
+/// A pinned checksum other than sha256 that a download did not have (boxed in [`Error::Digest`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: checksum mismatch: expected {algorithm} {expected} ({from}), got {actual} (downloaded from {url}); the file was deleted, nothing corrupt is left",
+    file.display()
+)]
+pub struct DigestMismatch {
+    /// The URL downloaded.
+    pub url: String,
+    /// The destination file (deleted).
+    pub file: PathBuf,
+    /// Which digest (`md5`, `git object id (sha1)`).
+    pub algorithm: &'static str,
+    /// Expected value (hex).
+    pub expected: String,
+    /// What arrived (hex).
+    pub actual: String,
+    /// Where the expectation comes from.
+    pub from: String,
 }

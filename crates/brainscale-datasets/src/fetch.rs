@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::download::{Http, Job, hash_file};
+use crate::download::{Http, Job, Pin, PinKind, check_pins, hash_file};
 use crate::error::{Error, Result};
 use crate::lock::{LOCK_FILE, Lock, LockedFile};
 use crate::openneuro;
-use crate::registry::{Entry, Source};
+use crate::registry::{Entry, FileSpec, Source};
 use crate::root::DataRoot;
 use crate::unpack;
 
@@ -79,7 +79,30 @@ struct Planned {
     rel: String,
     size: Option<u64>,
     pinned: Option<String>,
+    /// Other checksums it must have (an annex key's MD5, a git object id).
+    digests: Vec<Pin>,
     unpack: bool,
+    password: Option<String>,
+}
+
+/// The plain files of an entry as planned downloads.
+fn planned_files(files: &[FileSpec]) -> Vec<Planned> {
+    files
+        .iter()
+        .map(|f| Planned {
+            url: f.url.clone(),
+            rel: f.path.clone(),
+            size: f.size,
+            pinned: f.sha256.clone(),
+            digests: f
+                .git_sha1
+                .iter()
+                .map(|h| Pin { kind: PinKind::GitBlobSha1, hex: h.clone(), from: "datasets.toml".into() })
+                .collect(),
+            unpack: f.unpack,
+            password: f.password.clone(),
+        })
+        .collect()
 }
 
 /// Downloads what `entry` needs into `root.raw(entry)` (skipping what is already there and
@@ -92,39 +115,44 @@ pub fn fetch(entry: &Entry, root: &DataRoot, options: &FetchOptions) -> Result<F
 pub(crate) fn fetch_with(entry: &Entry, root: &DataRoot, options: &FetchOptions, http: &Http) -> Result<FetchReport> {
     let dir = root.raw(&entry.name);
     let mut report = FetchReport { entry: entry.name.clone(), dir: dir.clone(), ..Default::default() };
-    let planned: Vec<Planned> = match &entry.source {
+    let downloads = match &entry.source {
         Source::Generated { command } => {
             return Err(Error::Generated { name: entry.name.clone(), command: command.clone() });
         }
-        Source::Files(files) => {
-            if options.subjects.is_some() {
-                return Err(Error::NoSubjects { name: entry.name.clone() });
-            }
-            files
-                .iter()
-                .map(|f| Planned {
-                    url: f.url.clone(),
-                    rel: f.path.clone(),
-                    size: f.size,
-                    pinned: f.sha256.clone(),
-                    unpack: f.unpack,
-                })
-                .collect()
-        }
-        Source::OpenNeuro(spec) => {
-            let base = openneuro::base_url(options.openneuro_url.as_deref());
-            let mut listed = openneuro::list(http, &base, spec)?;
-            if let Some(n) = options.subjects {
-                let (kept, subjects) = openneuro::first_subjects(listed, n);
-                listed = kept;
-                report.subjects = Some(subjects);
-            }
-            listed
-                .into_iter()
-                .map(|f| Planned { url: f.url, rel: f.path, size: f.size, pinned: None, unpack: false })
-                .collect()
-        }
+        Source::Download(d) => d,
     };
+    if options.subjects.is_some() && downloads.openneuro.is_none() {
+        return Err(Error::NoSubjects { name: entry.name.clone() });
+    }
+    let mut planned = planned_files(&downloads.files);
+    if let Some(spec) = &downloads.openneuro {
+        let base = openneuro::base_url(options.openneuro_url.as_deref());
+        let mut listed = openneuro::list(http, &base, spec)?;
+        if let Some(n) = options.subjects {
+            let (kept, subjects) = openneuro::first_subjects(listed, n);
+            listed = kept;
+            report.subjects = Some(subjects);
+        }
+        planned.extend(listed.into_iter().map(|f| {
+            Planned {
+                url: f.url,
+                rel: f.path,
+                size: f.size,
+                pinned: None,
+                digests: f
+                    .md5
+                    .into_iter()
+                    .map(|hex| Pin {
+                        kind: PinKind::Md5,
+                        hex,
+                        from: format!("OpenNeuro annex key {}", f.key.as_deref().unwrap_or("")),
+                    })
+                    .collect(),
+                unpack: false,
+                password: None,
+            }
+        }));
+    }
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
     let lock = Lock::open(&dir, &entry.name, &entry.version)?;
     report.lock = lock.path().to_path_buf();
@@ -141,7 +169,9 @@ pub(crate) fn fetch_with(entry: &Entry, root: &DataRoot, options: &FetchOptions,
         let size = p.size.or(locked.as_ref().map(|l| l.size));
         let expectation = if p.pinned.is_some() { registry_name.clone() } else { report.lock.clone() };
         if dest.is_file() {
-            if let Some(record) = check_present(&dest, sha256.as_deref(), size)? {
+            // Without a sha256 yet (never fetched here), the other pins decide.
+            let digests = if sha256.is_none() { p.digests.as_slice() } else { &[] };
+            if let Some(record) = check_present(&dest, sha256.as_deref(), size, digests)? {
                 let recorded_now = locked.is_none() && p.pinned.is_none();
                 if locked.as_ref() != Some(&record) {
                     let mut l = lock_guard(&lock);
@@ -155,7 +185,15 @@ pub(crate) fn fetch_with(entry: &Entry, root: &DataRoot, options: &FetchOptions,
                 continue;
             }
         }
-        jobs.push_back(Job { url: p.url.clone(), rel: p.rel.clone(), dest, size, sha256, expectation });
+        jobs.push_back(Job {
+            url: p.url.clone(),
+            rel: p.rel.clone(),
+            dest,
+            size,
+            sha256,
+            expectation,
+            digests: p.digests.clone(),
+        });
     }
 
     // Downloads, a few at a time.
@@ -220,8 +258,9 @@ pub(crate) fn fetch_with(entry: &Entry, root: &DataRoot, options: &FetchOptions,
     for p in planned.iter().filter(|p| p.unpack) {
         let archive = dir.join(&p.rel);
         let into = archive.parent().unwrap_or(&dir);
+        let password = p.password.as_deref();
         if !unpack::is_unpacked(&archive, into)? {
-            report.unpacked += unpack::unpack(&archive, into)?.len();
+            report.unpacked += unpack::unpack(&archive, into, password)?.len();
         }
     }
     Ok(report)
@@ -238,9 +277,9 @@ fn style(template: &str) -> ProgressStyle {
 /// A file already in place: its record when it checks out, `None` when it must be downloaded
 /// again. With a known sha256 and size, a matching size is enough (files only ever arrive
 /// under their final name after their checksum was verified; `verify` re-hashes everything).
-fn check_present(path: &Path, sha256: Option<&str>, size: Option<u64>) -> Result<Option<LockedFile>> {
+fn check_present(path: &Path, sha256: Option<&str>, size: Option<u64>, pins: &[Pin]) -> Result<Option<LockedFile>> {
     let len = std::fs::metadata(path).map_err(|e| Error::io("cannot read", path, e))?.len();
-    if size.is_some_and(|s| s != len) {
+    if size.is_some_and(|s| s != len) || check_pins(path, pins)?.is_some() {
         return Ok(None);
     }
     if let (Some(sha), Some(_)) = (sha256, size) {
@@ -294,8 +333,8 @@ struct Expected {
     rel: String,
     /// Its sha256 and size, when known.
     want: Option<(String, Option<u64>)>,
-    /// Whether its unpacked members must be there too.
-    unpack: bool,
+    /// Whether its unpacked members must be there too (with the archive's password, if any).
+    unpack: Option<Option<String>>,
 }
 
 /// Re-hashes every file of `entry` on disk against the pinned checksums and the lock file.
@@ -315,28 +354,31 @@ pub fn verify(entry: &Entry, root: &DataRoot, quiet: bool) -> Result<VerifyRepor
         Lock::open(&dir, &entry.name, &entry.version)?;
     }
     let mut expected: Vec<Expected> = Vec::new();
-    match &entry.source {
-        Source::Files(files) => {
-            for f in files {
-                let locked = lock.as_ref().and_then(|l| l.get(&f.path));
-                let sha = f.sha256.clone().or_else(|| locked.map(|l| l.sha256.clone()));
-                let size = f.size.or(locked.map(|l| l.size));
-                expected.push(Expected { rel: f.path.clone(), want: sha.map(|s| (s, size)), unpack: f.unpack });
-            }
-            report.never_fetched = lock.is_none() && files.iter().all(|f| !dir.join(&f.path).exists());
-        }
-        Source::OpenNeuro(_) => {
-            for (path, l) in lock.iter().flat_map(|l| l.files()) {
-                expected.push(Expected {
-                    rel: path.to_owned(),
-                    want: Some((l.sha256.clone(), Some(l.size))),
-                    unpack: false,
-                });
-            }
-            report.never_fetched = expected.is_empty();
-        }
-        Source::Generated { .. } => {}
+    let files = entry.source.files();
+    for f in files {
+        let locked = lock.as_ref().and_then(|l| l.get(&f.path));
+        let sha = f.sha256.clone().or_else(|| locked.map(|l| l.sha256.clone()));
+        let size = f.size.or(locked.map(|l| l.size));
+        expected.push(Expected {
+            rel: f.path.clone(),
+            want: sha.map(|s| (s, size)),
+            unpack: f.unpack.then(|| f.password.clone()),
+        });
     }
+    if entry.source.openneuro().is_some() {
+        // OpenNeuro files: what the lock records (what was fetched, e.g. with --subjects).
+        for (path, l) in lock.iter().flat_map(|l| l.files()) {
+            if files.iter().any(|f| f.path == path) {
+                continue;
+            }
+            expected.push(Expected {
+                rel: path.to_owned(),
+                want: Some((l.sha256.clone(), Some(l.size))),
+                unpack: None,
+            });
+        }
+    }
+    report.never_fetched = lock.is_none() && expected.iter().all(|e| !dir.join(&e.rel).exists());
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(expected.len() as u64) };
     bar.set_style(style("{msg:>12} verifying [{bar:25}] {pos}/{len} files"));
     bar.set_message(entry.name.clone());
@@ -359,7 +401,7 @@ pub fn verify(entry: &Entry, root: &DataRoot, quiet: bool) -> Result<VerifyRepor
             None => report.missing.push(format!("{rel} (no checksum recorded: run fetch)")),
             Some(_) => {
                 report.ok += 1;
-                if *unpack {
+                if unpack.is_some() {
                     let into = path.parent().unwrap_or(&dir);
                     for (member, len) in unpack::members(&path)? {
                         let m = into.join(&member);
@@ -433,11 +475,15 @@ pub fn status(entry: &Entry, root: &DataRoot) -> Result<LocalStatus> {
             st.generated = true;
             return Ok(st);
         }
-        Source::Files(files) => files.iter().map(|f| f.path.clone()).collect(),
-        Source::OpenNeuro(_) => match Lock::read(&dir.join(LOCK_FILE))? {
-            Some(l) => l.files().map(|(p, _)| p.to_owned()).collect(),
-            None => Vec::new(),
-        },
+        Source::Download(d) => {
+            let mut paths: Vec<String> = d.files.iter().map(|f| f.path.clone()).collect();
+            if d.openneuro.is_some()
+                && let Some(l) = Lock::read(&dir.join(LOCK_FILE))?
+            {
+                paths.extend(l.files().map(|(p, _)| p.to_owned()).filter(|p| !d.files.iter().any(|f| &f.path == p)));
+            }
+            paths
+        }
     };
     st.files_expected = Some(paths.len());
     let mut subjects: Vec<&str> = Vec::new();

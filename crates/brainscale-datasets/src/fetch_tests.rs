@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::download::{hash_file, part_path};
-use crate::registry::{FileSpec, OpenNeuroSpec};
+use crate::registry::{Downloads, FileSpec, OpenNeuroSpec};
 use crate::testserver::{Route, TestServer};
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
@@ -24,13 +24,13 @@ fn files_entry(files: Vec<FileSpec>) -> Entry {
         description: "d".into(),
         license: "l".into(),
         citation: "c".into(),
-        source: Source::Files(files),
+        source: Source::Download(Downloads { files, openneuro: None }),
         prepare: None,
     }
 }
 
 fn spec(url: String, path: &str, sha256: Option<String>, size: Option<u64>) -> FileSpec {
-    FileSpec { url, path: path.into(), size, sha256, unpack: false }
+    FileSpec { url, path: path.into(), size, sha256, git_sha1: None, unpack: false, password: None }
 }
 
 fn quiet() -> FetchOptions {
@@ -335,11 +335,14 @@ fn lpp_entry() -> Entry {
         description: "d".into(),
         license: "CC0-1.0".into(),
         citation: "c".into(),
-        source: Source::OpenNeuro(OpenNeuroSpec {
-            dataset: "ds003643".into(),
-            version: "2.0.5".into(),
-            prefixes: vec!["derivatives/sub-EN".into(), "annotation/EN/".into()],
-            patterns: vec!["derivatives/sub-EN*/func/*_task-lppEN_*_bold.nii.gz".into(), "annotation/EN/**".into()],
+        source: Source::Download(Downloads {
+            files: Vec::new(),
+            openneuro: Some(OpenNeuroSpec {
+                dataset: "ds003643".into(),
+                version: "2.0.5".into(),
+                prefixes: vec!["derivatives/sub-EN".into(), "annotation/EN/".into()],
+                patterns: vec!["derivatives/sub-EN*/func/*_task-lppEN_*_bold.nii.gz".into(), "annotation/EN/**".into()],
+            }),
         }),
         prepare: None,
     }
@@ -396,7 +399,7 @@ fn an_openneuro_snapshot_is_listed_and_a_subject_subset_fetched() {
 fn an_openneuro_listing_with_no_match_says_what_it_saw() {
     let fake = fake_openneuro();
     let mut entry = lpp_entry();
-    if let Source::OpenNeuro(s) = &mut entry.source {
+    if let Source::Download(Downloads { openneuro: Some(s), .. }) = &mut entry.source {
         s.patterns = vec!["derivatives/sub-EN*/func/*_desc-nothing.nii.gz".into()];
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -9,14 +9,13 @@
 //!   cache directory.
 //!
 //! ```
-//! use brainscale_datasets::{DataRoot, Registry, Source};
+//! use brainscale_datasets::{DataRoot, Registry};
 //! # fn main() -> Result<(), brainscale_datasets::Error> {
 //! let registry = Registry::builtin()?;
 //! let entry = registry.get("lpp-en-masks")?;
 //! let root = DataRoot::at("/data/brainscale");
-//! if let Source::Files(files) = &entry.source {
-//!     println!("{} files into {}", files.len(), root.raw(&entry.name).display());
-//! }
+//! let files = entry.source.files();
+//! println!("{} files into {}", files.len(), root.raw(&entry.name).display());
 //! # Ok(()) }
 //! ```
 
@@ -42,7 +41,7 @@ pub use error::{Error, Result};
 pub use fetch::{Corrupt, FetchOptions, FetchReport, LocalStatus, VerifyReport, fetch, status, verify};
 pub use lock::{LOCK_FILE, Lock, LockedFile};
 pub use openneuro::{OPENNEURO_ENV, OPENNEURO_URL};
-pub use registry::{Entry, FileSpec, OpenNeuroSpec, Registry, Source};
+pub use registry::{Downloads, Entry, FileSpec, OpenNeuroSpec, Registry, Source};
 pub use resolve::resolve_dataset;
 pub use root::{DATA_ENV, DataRoot, RootOrigin};
 pub use text::list_text;

@@ -5,14 +5,16 @@
 //!
 //! ```graphql
 //! query { snapshot(datasetId: "ds003643", tag: "2.0.5") {
-//!     id files(recursive: true) { filename size directory urls } } }
+//!     id files(recursive: true) { id filename size directory urls } } }
 //! ```
 //!
 //! with every file of that snapshot: its path in the dataset (`filename`), size and download
 //! URLs. The URLs of a snapshot point at versioned objects (`...?versionId=...`), so a fetch
 //! gets the snapshot's bytes even after newer versions were published; this is how the
-//! registry pins a version. The API gives no checksums: they are recorded in the lock file at
-//! first download. (The public S3 bucket `openneuro.org` can also be listed, but it holds the
+//! registry pins a version. Each file's `id` is, for a file stored in git-annex (every BOLD
+//! image), its annex key `MD5E-s<size>--<md5>.<ext>`: the size and MD5 it must have, checked
+//! on the first download too (a file whose `id` is no such key, e.g. a small text file kept
+//! in git, is checked by size). The sha256 of every file is then recorded in the lock file. (The public S3 bucket `openneuro.org` can also be listed, but it holds the
 //! latest version only, which cannot be pinned.)
 //!
 //! The base URL is `https://openneuro.org`, or `$BRAINSCALE_OPENNEURO_URL` (tests point it at a
@@ -39,6 +41,27 @@ pub struct SnapshotFile {
     pub size: Option<u64>,
     /// Where to download it.
     pub url: String,
+    /// The MD5 of its bytes (lowercase hex), from its git-annex key, when it has one.
+    pub md5: Option<String>,
+    /// Its annex key (for messages), when it has one.
+    pub key: Option<String>,
+}
+
+/// The size and MD5 in a git-annex `MD5E` (or `MD5`) key: `MD5E-s1041287--e157ef21efb92a887656eeba8004e569.csv`.
+///
+/// ```
+/// use brainscale_datasets::openneuro::annex_md5;
+/// let key = "MD5E-s1041287--e157ef21efb92a887656eeba8004e569.csv";
+/// assert_eq!(annex_md5(key), Some((1041287, "e157ef21efb92a887656eeba8004e569".to_string())));
+/// assert_eq!(annex_md5("b3a1f0c2"), None);
+/// ```
+pub fn annex_md5(key: &str) -> Option<(u64, String)> {
+    let rest = key.strip_prefix("MD5E-").or_else(|| key.strip_prefix("MD5-"))?;
+    let (fields, name) = rest.split_once("--")?;
+    let size = fields.split('-').find_map(|f| f.strip_prefix('s'))?.parse().ok()?;
+    let md5 = name.get(..32)?;
+    (md5.chars().all(|c| c.is_ascii_hexdigit()) && name[32..].chars().next().is_none_or(|c| c == '.'))
+        .then(|| (size, md5.to_ascii_lowercase()))
 }
 
 #[derive(Deserialize)]
@@ -60,6 +83,8 @@ struct ReplySnapshot {
 
 #[derive(Deserialize)]
 struct ReplyFile {
+    #[serde(default)]
+    id: Option<String>,
     filename: String,
     size: Option<u64>,
     #[serde(default)]
@@ -96,7 +121,7 @@ pub(crate) fn list(http: &Http, base: &str, spec: &OpenNeuroSpec) -> Result<Vec<
         message,
     };
     let query = format!(
-        "query {{ snapshot(datasetId: \"{}\", tag: \"{}\") {{ id files(recursive: true) {{ filename size directory urls }} }} }}",
+        "query {{ snapshot(datasetId: \"{}\", tag: \"{}\") {{ id files(recursive: true) {{ id filename size directory urls }} }} }}",
         spec.dataset, spec.version
     );
     let body = serde_json::json!({ "query": query }).to_string();
@@ -125,7 +150,19 @@ pub(crate) fn list(http: &Http, base: &str, spec: &OpenNeuroSpec) -> Result<Vec<
             .urls
             .and_then(|u| u.into_iter().next())
             .ok_or_else(|| bad(format!("file {:?} has no download URL", f.filename)))?;
-        out.push(SnapshotFile { path: f.filename, size: f.size, url });
+        let annex = f.id.as_deref().and_then(annex_md5);
+        if let (Some((key_size, _)), Some(size)) = (&annex, f.size)
+            && *key_size != size
+        {
+            return Err(bad(format!(
+                "file {:?}: listed with {size} bytes but its annex key {:?} says {key_size}",
+                f.filename,
+                f.id.as_deref().unwrap_or("")
+            )));
+        }
+        let size = f.size.or(annex.as_ref().map(|a| a.0));
+        let key = annex.as_ref().and(f.id.clone());
+        out.push(SnapshotFile { path: f.filename, size, url, md5: annex.map(|a| a.1), key });
     }
     if out.is_empty() {
         under_prefixes.sort();
@@ -165,7 +202,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str) -> SnapshotFile {
-        SnapshotFile { path: path.into(), size: Some(1), url: format!("http://h/{path}") }
+        SnapshotFile { path: path.into(), size: Some(1), url: format!("http://h/{path}"), md5: None, key: None }
     }
 
     #[test]
@@ -189,6 +226,22 @@ mod tests {
                 "derivatives/sub-EN057/func/b.nii.gz"
             ]
         );
+    }
+
+    #[test]
+    fn annex_keys_give_size_and_md5() {
+        assert_eq!(
+            annex_md5("MD5E-s12--0123456789abcdef0123456789ABCDEF.nii.gz"),
+            Some((12, "0123456789abcdef0123456789abcdef".into()))
+        );
+        assert_eq!(
+            annex_md5("MD5-s3--0123456789abcdef0123456789abcdef"),
+            Some((3, "0123456789abcdef0123456789abcdef".into()))
+        );
+        assert_eq!(annex_md5("SHA256E-s3--abc.txt"), None);
+        assert_eq!(annex_md5("MD5E-s3--0123"), None);
+        assert_eq!(annex_md5("MD5E-sx--0123456789abcdef0123456789abcdef"), None);
+        assert_eq!(annex_md5("MD5E-s3--0123456789abcdef0123456789abcdefX"), None);
     }
 
     #[test]

@@ -34,14 +34,27 @@ pub(crate) fn is_unpacked(archive: &Path, into: &Path) -> Result<bool> {
 }
 
 /// Unpacks every member of `archive` into `into` (each through `<member>.part`, renamed when
-/// complete; the zip's CRC-32 is checked while reading). Returns the unpacked files.
-pub(crate) fn unpack(archive: &Path, into: &Path) -> Result<Vec<PathBuf>> {
+/// complete; the zip's CRC-32 is checked while reading), decrypting ZipCrypto members with
+/// `password`. Returns the unpacked files.
+pub(crate) fn unpack(archive: &Path, into: &Path, password: Option<&str>) -> Result<Vec<PathBuf>> {
     let bad = |message: String| Error::Unpack { path: archive.to_path_buf(), message };
     let file = File::open(archive).map_err(|e| Error::io("cannot read", archive, e))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
-        let mut m = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let member = match password {
+            Some(p) => zip.by_index_decrypt(i, p.as_bytes()),
+            None => zip.by_index(i),
+        };
+        let mut m = member.map_err(|e| match e {
+            zip::result::ZipError::UnsupportedArchive(m) if m == zip::result::ZipError::PASSWORD_REQUIRED => {
+                bad(format!("{m}: the registry gives no `password` for this archive"))
+            }
+            zip::result::ZipError::InvalidPassword => {
+                bad("wrong password for this archive (the registry's `password`)".into())
+            }
+            e => bad(e.to_string()),
+        })?;
         let name =
             m.enclosed_name().ok_or_else(|| bad(format!("member {:?} would land outside the folder", m.name())))?;
         let dest = into.join(&name);
@@ -107,7 +120,7 @@ mod tests {
         let archive = tmp.path().join("g.zip");
         write_zip(&archive, &[("g.50d.txt", b"the 0.1 0.2\n"), ("sub/g.300d.txt", b"a 1\n")]);
         assert!(!is_unpacked(&archive, tmp.path()).unwrap());
-        let files = unpack(&archive, tmp.path()).unwrap();
+        let files = unpack(&archive, tmp.path(), None).unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(std::fs::read(tmp.path().join("sub/g.300d.txt")).unwrap(), b"a 1\n");
         assert!(is_unpacked(&archive, tmp.path()).unwrap());
@@ -118,7 +131,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let archive = tmp.path().join("bad.zip");
         std::fs::write(&archive, b"not a zip").unwrap();
-        let e = unpack(&archive, tmp.path()).unwrap_err().to_string();
+        let e = unpack(&archive, tmp.path(), None).unwrap_err().to_string();
         assert!(e.contains("bad.zip") && e.contains("cannot unpack"), "{e}");
     }
 }

@@ -37,6 +37,8 @@
 
 use core::ffi::c_char;
 
+pub mod matching;
+
 /// Major version of this ABI: a plugin with another major version is refused.
 pub const ABI_MAJOR: u32 = 1;
 

@@ -41,6 +41,16 @@ pub enum PrepError {
         source: std::io::Error,
     },
 
+    /// A published input (the paper's average subject, its ISC, its ROIs) is not what the
+    /// dataset needs.
+    #[error("{}: {reason}", path.display())]
+    Published {
+        /// The file (or folder).
+        path: PathBuf,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+
     /// The `prepare` table of a registry entry is malformed.
     #[error("{} [{entry}.prepare] {field}: {reason}", registry.display())]
     Spec {
@@ -188,6 +198,29 @@ pub enum PrepError {
         report: PathBuf,
         /// The corrections file in use, if any.
         corrections: Option<PathBuf>,
+    },
+
+    /// A brain mask cannot be computed from the runs' mean images.
+    #[error("{}: cannot compute {what}: {source}", path.display())]
+    Mask {
+        /// The run whose mean image failed, or a description of the images.
+        path: PathBuf,
+        /// Which mask (the group mask, or a subject's own mask and how to avoid it).
+        what: String,
+        /// The mask code's error.
+        #[source]
+        source: crate::mask::MaskError,
+    },
+
+    /// A choice of [`crate::prepare::Options`] (a command-line option) is invalid.
+    #[error("{option} {value}: {reason}")]
+    InvalidOption {
+        /// The option, as on the command line (e.g. `--subject-smoothing-fwhm`).
+        option: &'static str,
+        /// Its value.
+        value: String,
+        /// What is expected.
+        reason: String,
     },
 
     /// The output folder cannot be used.

@@ -11,13 +11,17 @@
 //! 3. **Mask**: for each run of each subject, its mean volume (in source space, streamed),
 //!    resampled onto the target grid, feeds the multi-subject EPI mask ([`crate::mask`]; one
 //!    image per run, as the paper's `compute_multi_epi_mask(np.concatenate(runs_of_subjects))`);
-//!    then the mask is intersected with its left-right mirror.
+//!    then the mask is intersected with its left-right mirror. A subject kept as its own
+//!    dataset with `subject_mask = "own"` (the default) also gets a mask of its own from its
+//!    runs alone, made the same way (the paper's `fit_individual_subject.py`).
 //! 4. **Runs**, run-outer and subject-inner: each subject's run is resampled volume by volume
 //!    ([`crate::resample`]), clipped, masked, cleaned ([`crate::clean`]: detrend, high-pass,
 //!    z-score) and added to the run's sums ([`crate::reliability::HalfSums`]: all subjects, and
-//!    half A of each split); a subject kept as its own dataset has its cleaned run written.
-//!    Then the run's average is z-scored and written, and the trimmed half sums go to a scratch
-//!    folder.
+//!    half A of each split); a subject kept as its own dataset has its run written, from the
+//!    same resampled volumes smoothed first ([`crate::smooth`], `subject_smoothing_fwhm`, 4 mm
+//!    by default as the paper's `NiftiMasker(smoothing_fwhm=4)`) and masked with its own mask,
+//!    then cleaned. Then the run's average (group mask, no smoothing) is z-scored and written,
+//!    and the trimmed half sums go to a scratch folder.
 //! 5. **Reliability** ([`crate::reliability`]): split by split from the scratch folder.
 //! 6. **Finish**: word files, texts, `dataset.toml` with provenance, every dataset opened and
 //!    validated by [`brainscale_data::Dataset::open`]; only then is the staging folder renamed
@@ -27,7 +31,7 @@
 use std::path::{Path, PathBuf};
 
 use brainscale_core::stats::zscore_columns_f64;
-use brainscale_data::nifti_io::{VolumeReader, read_info};
+use brainscale_data::nifti_io::read_info;
 use brainscale_data::{Dataset, DatasetConfig, Grid, Mask};
 use faer::Mat;
 use flate2::Compression;
@@ -35,12 +39,21 @@ use flate2::Compression;
 use crate::bids::{Subject, discover, select};
 use crate::clean::{CleanParams, Cleaner, Standardize};
 use crate::error::{PrepError, Result};
-use crate::mask::{EpiMaskParams, MeanVolume, MultiEpiMask, symmetrize};
+use crate::mask::symmetrize;
 use crate::provenance::{self, Provenance};
 use crate::reliability::{self, HalfStore, HalfSums, split_halves};
-use crate::resample::{ClipRange, Interpolation, Resampler};
-use crate::spec::PrepareSpec;
+use crate::resample::{Interpolation, Resampler};
+use crate::smooth::Smoothing;
+use crate::spec::{PrepareSpec, SubjectMask};
 use crate::words_step;
+
+mod masks;
+mod runs;
+pub(crate) mod staging;
+
+pub use masks::MaskStats;
+use runs::{KeptRun, load_run};
+use staging::Staging;
 
 /// Reports progress; the toolkit draws bars with it.
 pub trait Progress {
@@ -88,6 +101,11 @@ pub struct Options {
     pub keep_subjects: Option<Vec<String>>,
     /// Resampling interpolation.
     pub interpolation: Option<Interpolation>,
+    /// The mask of the kept subjects' datasets (replaces the spec's `subject_mask`).
+    pub subject_mask: Option<SubjectMask>,
+    /// The kept subjects' smoothing, FWHM in mm, 0 for none (replaces the spec's
+    /// `subject_smoothing_fwhm`).
+    pub subject_smoothing_fwhm: Option<f64>,
     /// Voxels per ridge batch in the reliability fit (0: the core's default).
     pub voxel_batch: usize,
     /// The command line, for provenance.
@@ -103,6 +121,8 @@ pub struct Prepared {
     pub subjects: Vec<String>,
     /// The single-subject datasets written (`dir/sub-XX`).
     pub kept: Vec<PathBuf>,
+    /// Voxels in each single-subject dataset's mask (as `kept`).
+    pub kept_voxels: Vec<usize>,
     /// Voxels in the mask.
     pub n_voxels: usize,
     /// Mean reliability over the mask (None with a single subject).
@@ -127,27 +147,14 @@ pub fn prepare(
     let started = std::time::Instant::now();
     let interpolation = options.interpolation.unwrap_or(spec.interpolation);
     let keep = options.keep_subjects.clone().unwrap_or_else(|| spec.keep_subjects.clone());
+    let subject_mask = options.subject_mask.unwrap_or(spec.subject_mask);
+    let smoothing = subject_smoothing(spec, options)?;
     let mut warnings = Vec::new();
 
     // 1. Words and texts.
-    let texts = words_step::read(raw, spec, registry_dir)?;
+    let texts = words_step::read(raw, &spec.words(), registry_dir)?;
     warnings.extend(texts.warnings.iter().cloned());
-    if !texts.errors().is_empty() {
-        let report = out.with_file_name(format!("{}.alignment.tsv", file_name(out)));
-        if let Some(parent) = report.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| PrepError::write(parent, e))?;
-        }
-        crate::align::write_report(&report, &texts.mismatches)?;
-        let errors = texts.errors();
-        let shown: Vec<String> = errors.iter().take(10).map(|m| format!("  {m}")).collect();
-        let more = if errors.len() > 10 { format!("\n  ... and {} more", errors.len() - 10) } else { String::new() };
-        return Err(PrepError::Alignment {
-            n: errors.len(),
-            shown: format!("{}{more}", shown.join("\n")),
-            report,
-            corrections: texts.corrections.as_ref().map(|c| c.source.clone()),
-        });
-    }
+    texts.stop_on_errors(out)?;
 
     // 2. Subjects, run files and their headers.
     let subjects = select(discover(raw, spec, &source.entry)?, options.subjects, &keep)?;
@@ -163,26 +170,31 @@ pub fn prepare(
     let staging = Staging::new(out)?;
     let dir = staging.path.clone();
 
-    // 3. The mask.
-    let (mask, mask_stats) = compute_mask(spec, &subjects, &plan, progress)?;
+    // 3. The masks.
+    let own: Vec<bool> = subjects.iter().map(|s| subject_mask == SubjectMask::Own && keep.contains(&s.label)).collect();
+    let masks::Masks { group: mask, group_stats: mask_stats, own: mut own_masks, clip } =
+        masks::compute_masks(spec, &subjects, &plan, &own, progress)?;
     mask.write_map(&dir.join("mask.nii.gz"), &vec![1.0; mask.n_voxels()])?;
 
     // 4. The runs.
     let halves = split_halves(subjects.len(), spec.reliability.splits, spec.reliability.seed);
     let store_dir = dir.join(".scratch");
     let mut store = HalfStore::new(&store_dir, mask.n_voxels())?;
-    let kept: Vec<usize> =
-        subjects.iter().enumerate().filter(|(_, s)| keep.contains(&s.label)).map(|(i, _)| i).collect();
-    for &s in &kept {
-        let bold = dir.join(&subjects[s].label).join("bold");
+    let offsets = cell_offsets(&mask);
+    let mut kept = Vec::new();
+    for (s, subject) in subjects.iter().enumerate().filter(|(_, s)| keep.contains(&s.label)) {
+        let bold = dir.join(&subject.label).join("bold");
         std::fs::create_dir_all(&bold).map_err(|e| PrepError::write(&bold, e))?;
+        let (sub_mask, stats) = own_masks[s].take().unwrap_or_else(|| (mask.clone(), mask_stats.clone()));
+        let offsets = cell_offsets(&sub_mask);
+        // Its own voxels or smoothed data: a matrix of its own; else the group's run is written.
+        let separate = subject_mask == SubjectMask::Own || smoothing.is_some();
+        kept.push(Kept { index: s, mask: sub_mask, stats, offsets, separate });
     }
     std::fs::create_dir_all(dir.join("bold")).map_err(|e| PrepError::write(dir.join("bold"), e))?;
-    let offsets: Vec<usize> = {
-        let [nx, ny, _] = spec.grid.dims;
-        mask.ijk().iter().map(|&[i, j, k]| i + nx * (j + ny * k)).collect()
-    };
     let clean_params = clean_params(spec);
+    // nilearn clips each resampled run to its source range, measured in pass 1.
+    let run_range = |s: usize, r: usize| clip[s][r];
     progress.start("runs", (spec.runs * subjects.len()) as u64);
     for r in 0..spec.runs {
         let n_scans = plan.n_scans[r];
@@ -191,22 +203,37 @@ pub fn prepare(
             target: "signal cleaning".into(),
             reason: e.to_string(),
         })?;
+        let clean = |m: &mut Mat<f32>, file: &Path| {
+            cleaner.clean(m.as_mut()).map_err(|e| PrepError::Resample {
+                path: file.to_path_buf(),
+                target: "signal cleaning".into(),
+                reason: e.to_string(),
+            })
+        };
         let mut sums = HalfSums::new(n_scans, mask.n_voxels(), halves.len());
         let mut run = Mat::<f32>::zeros(n_scans, mask.n_voxels());
         for (s, subject) in subjects.iter().enumerate() {
             let file = &subject.runs[r].path;
             let resampler = plan.resampler(s, r)?;
-            load_run(file, resampler, &offsets, &mut run)?;
-            cleaner.clean(run.as_mut()).map_err(|e| PrepError::Resample {
-                path: file.clone(),
-                target: "signal cleaning".into(),
-                reason: e.to_string(),
-            })?;
+            let this = kept.iter().find(|k| k.index == s);
+            let mut own_run = this.filter(|k| k.separate).map(|k| Mat::<f32>::zeros(n_scans, k.mask.n_voxels()));
+            let second = match (this, own_run.as_mut()) {
+                (Some(k), Some(out)) => Some(KeptRun { smoothing: smoothing.as_ref(), offsets: &k.offsets, out }),
+                _ => None,
+            };
+            load_run(file, resampler, run_range(s, r), &offsets, &mut run, second)?;
+            clean(&mut run, file)?;
             let in_a: Vec<bool> = halves.iter().map(|h| h[s]).collect();
             sums.add(run.as_ref(), &in_a);
-            if kept.contains(&s) {
+            if let Some(k) = this {
                 let path = dir.join(&subject.label).join("bold").join(run_file(r));
-                mask.write_series(&path, run.as_ref(), spec.tr, Compression::fast())?;
+                match own_run.as_mut() {
+                    Some(own) => {
+                        clean(own, file)?;
+                        k.mask.write_series(&path, own.as_ref(), spec.tr, Compression::fast())?;
+                    }
+                    None => mask.write_series(&path, run.as_ref(), spec.tr, Compression::fast())?,
+                }
             }
             progress.step(&format!("run {} {}", r + 1, subject.label));
         }
@@ -279,12 +306,19 @@ pub fn prepare(
     };
     write_config(&dir, &source.entry, spec, provenance::table(&prov, None))?;
     let mut kept_dirs = Vec::new();
-    for &s in &kept {
-        let label = &subjects[s].label;
+    for k in &kept {
+        let label = &subjects[k.index].label;
         let sub_dir = dir.join(label);
-        mask.write_map(&sub_dir.join("mask.nii.gz"), &vec![1.0; mask.n_voxels()])?;
+        k.mask.write_map(&sub_dir.join("mask.nii.gz"), &vec![1.0; k.mask.n_voxels()])?;
         texts.write(&sub_dir)?;
-        write_config(&sub_dir, &format!("{}/{label}", source.entry), spec, provenance::table(&prov, Some(label)))?;
+        let single = provenance::Single {
+            label,
+            mask: subject_mask,
+            stats: &k.stats,
+            group_voxels: mask.n_voxels(),
+            smoothing: smoothing.as_ref(),
+        };
+        write_config(&sub_dir, &format!("{}/{label}", source.entry), spec, provenance::table(&prov, Some(&single)))?;
         Dataset::open(&sub_dir)?;
         kept_dirs.push(out.join(label));
     }
@@ -297,11 +331,49 @@ pub fn prepare(
         dir: out.to_path_buf(),
         subjects: subjects.iter().map(|s| s.label.clone()).collect(),
         kept: kept_dirs,
+        kept_voxels: kept.iter().map(|k| k.mask.n_voxels()).collect(),
         n_voxels: mask.n_voxels(),
         mean_reliability: rel_summary.map(|r| r.mean.iter().sum::<f32>() / r.mean.len().max(1) as f32),
         text_only: texts.mismatches.len() - texts.errors().len(),
         warnings,
     })
+}
+
+/// A subject kept as a dataset of its own.
+struct Kept {
+    /// Its index among the subjects.
+    index: usize,
+    /// Its dataset's mask (its own, or the group's).
+    mask: Mask,
+    /// How that mask was made.
+    stats: MaskStats,
+    /// The mask's voxels as offsets into a target volume.
+    offsets: Vec<usize>,
+    /// Whether its runs are extracted apart from the group's (own mask or smoothing).
+    separate: bool,
+}
+
+/// The kept subjects' smoothing: the option, else the spec; `None` for a FWHM of 0.
+fn subject_smoothing(spec: &PrepareSpec, options: &Options) -> Result<Option<Smoothing>> {
+    let fwhm = options.subject_smoothing_fwhm.unwrap_or(spec.subject_smoothing_fwhm);
+    let invalid = |reason: String| PrepError::InvalidOption {
+        option: "--subject-smoothing-fwhm",
+        value: fwhm.to_string(),
+        reason,
+    };
+    if !(fwhm.is_finite() && fwhm >= 0.0) {
+        return Err(invalid("expected millimetres >= 0 (0: no smoothing)".into()));
+    }
+    if fwhm == 0.0 {
+        return Ok(None);
+    }
+    Smoothing::new(&spec.grid, fwhm).map(Some).map_err(|e| invalid(e.to_string()))
+}
+
+/// Each mask voxel's offset into a volume of the mask's grid (Fortran order), in mask order.
+fn cell_offsets(mask: &Mask) -> Vec<usize> {
+    let [nx, ny, _] = mask.dims();
+    mask.ijk().iter().map(|&[i, j, k]| i + nx * (j + ny * k)).collect()
 }
 
 fn file_name(p: &Path) -> String {
@@ -422,131 +494,6 @@ fn check_headers(
     Ok(plan)
 }
 
-/// What the mask step found (for provenance).
-#[derive(Clone, Debug)]
-pub struct MaskStats {
-    /// Images (runs) that voted.
-    pub n_images: usize,
-    /// Voxels of the multi-subject mask before symmetrisation.
-    pub n_before_symmetry: usize,
-    /// Voxels of the symmetric mask.
-    pub n_voxels: usize,
-}
-
-fn compute_mask(
-    spec: &PrepareSpec,
-    subjects: &[Subject],
-    plan: &Plan,
-    progress: &mut dyn Progress,
-) -> Result<(Mask, MaskStats)> {
-    let grid = &spec.grid;
-    let mask_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: crate::mask::MaskError| PrepError::Resample {
-            path,
-            target: "the multi-subject EPI mask".into(),
-            reason: e.to_string(),
-        }
-    };
-    let mut multi = MultiEpiMask::new(grid, EpiMaskParams::default(), spec.mask_threshold)
-        .map_err(mask_err(Path::new("(mask settings)")))?;
-    let mut resampled = vec![0f32; grid.n_cells()];
-    progress.start("mask", (subjects.len() * spec.runs) as u64);
-    for (s, subject) in subjects.iter().enumerate() {
-        for (r, run) in subject.runs.iter().enumerate() {
-            let mut reader = VolumeReader::open(&run.path)?;
-            let mut mean = MeanVolume::new(reader.info().grid.n_cells());
-            let mut volume = vec![0f32; reader.info().grid.n_cells()];
-            while reader.read_next(&mut volume)?.is_some() {
-                mean.add(&volume).map_err(mask_err(&run.path))?;
-            }
-            let mean = mean.finish();
-            let mut resampler = plan.resampler(s, r)?;
-            resampler.resample(&mean, &mut resampled).map_err(|e| PrepError::Resample {
-                path: run.path.clone(),
-                target: grid.to_string(),
-                reason: e.to_string(),
-            })?;
-            ClipRange::of(&mean).clip(&mut resampled);
-            multi.add(&resampled).map_err(mask_err(&run.path))?;
-            progress.step(&format!("{} run {}", subject.label, r + 1));
-        }
-    }
-    progress.finish();
-    let n_images = multi.n_subjects();
-    let group = multi.finish().map_err(mask_err(Path::new("(all runs)")))?;
-    let n_before_symmetry = group.iter().filter(|&&m| m).count();
-    let sym = symmetrize(&group, grid).map_err(mask_err(Path::new("(all runs)")))?;
-    let [nx, ny, _] = grid.dims;
-    let mask = Mask::from_fn(grid.dims, grid.affine, |[i, j, k]| sym[i + nx * (j + ny * k)])?;
-    let stats = MaskStats { n_images, n_before_symmetry, n_voxels: mask.n_voxels() };
-    Ok((mask, stats))
-}
-
-/// Reads one run, resamples each volume, keeps the mask voxels (`offsets` into the target
-/// volume), and clips with the run's range as nilearn does: `out` is n_scans x n_voxels.
-///
-/// Reading (gzip decompression) runs on its own thread, one or two volumes ahead of the
-/// resampling, so the two overlap on a two-core machine.
-fn load_run(path: &Path, mut resampler: Resampler, offsets: &[usize], out: &mut Mat<f32>) -> Result<()> {
-    let mut reader = VolumeReader::open(path)?;
-    let n_cells = reader.info().grid.n_cells();
-    let mut resampled = vec![0f32; resampler.target().n_cells()];
-    let mut range = ClipRange::default();
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<f32>)>(2);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<f32>>();
-    for _ in 0..3 {
-        let _ = empty_tx.send(vec![0f32; n_cells]);
-    }
-    std::thread::scope(|scope| -> Result<()> {
-        let read = scope.spawn(move || -> Result<()> {
-            while let Ok(mut volume) = empty_rx.recv() {
-                match reader.read_next(&mut volume)? {
-                    Some(t) => {
-                        if full_tx.send((t, volume)).is_err() {
-                            break; // the consumer stopped on an error
-                        }
-                    }
-                    None => break,
-                }
-            }
-            Ok(())
-        });
-        let mut outcome = Ok(());
-        for (t, volume) in full_rx.iter() {
-            match resampler.resample(&volume, &mut resampled) {
-                Ok(r) => range.merge(r),
-                Err(e) => {
-                    outcome = Err(PrepError::Resample {
-                        path: path.to_path_buf(),
-                        target: resampler.target().to_string(),
-                        reason: e.to_string(),
-                    });
-                    break;
-                }
-            }
-            for (v, &o) in offsets.iter().enumerate() {
-                out[(t, v)] = resampled[o];
-            }
-            let _ = empty_tx.send(volume);
-        }
-        drop(full_rx);
-        drop(empty_tx);
-        let read_outcome = read.join().unwrap_or_else(|_| {
-            Err(PrepError::Output { path: path.to_path_buf(), reason: "the reading thread panicked".into() })
-        });
-        outcome.and(read_outcome)
-    })?;
-    for j in 0..out.ncols() {
-        for t in 0..out.nrows() {
-            let mut x = [out[(t, j)]];
-            range.clip(&mut x);
-            out[(t, j)] = x[0];
-        }
-    }
-    Ok(())
-}
-
 fn write_config(dir: &Path, name: &str, spec: &PrepareSpec, provenance: toml::Table) -> Result<()> {
     let mut config = DatasetConfig::new(name, spec.tr);
     config.trim_start = spec.trim.0;
@@ -555,55 +502,4 @@ fn write_config(dir: &Path, name: &str, spec: &PrepareSpec, provenance: toml::Ta
     config.extra.insert("provenance".into(), toml::Value::Table(provenance));
     brainscale_data::write_bytes_atomic(&dir.join("dataset.toml"), config.to_toml().as_bytes())?;
     Ok(())
-}
-
-/// A hidden sibling folder of the output, removed unless committed.
-struct Staging {
-    path: PathBuf,
-    out: PathBuf,
-    committed: bool,
-}
-
-impl Staging {
-    fn new(out: &Path) -> Result<Staging> {
-        let parent = out.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| PrepError::write(parent, e))?;
-        if out.exists() && !out.is_dir() {
-            return Err(PrepError::Output { path: out.into(), reason: "exists and is not a folder".into() });
-        }
-        let path = parent.join(format!(".{}.partial-{}", file_name(out), std::process::id()));
-        if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| PrepError::write(&path, e))?;
-        }
-        std::fs::create_dir_all(&path).map_err(|e| PrepError::write(&path, e))?;
-        Ok(Staging { path, out: out.to_path_buf(), committed: false })
-    }
-
-    /// Renames the staging folder onto the output (the old output, if any, is removed after).
-    fn commit(mut self) -> Result<()> {
-        let old = self.out.with_file_name(format!(".{}.old-{}", file_name(&self.out), std::process::id()));
-        let had_old = self.out.exists();
-        if had_old {
-            std::fs::rename(&self.out, &old).map_err(|e| PrepError::write(&self.out, e))?;
-        }
-        if let Err(e) = std::fs::rename(&self.path, &self.out) {
-            if had_old {
-                let _ = std::fs::rename(&old, &self.out);
-            }
-            return Err(PrepError::write(&self.out, e));
-        }
-        self.committed = true;
-        if had_old {
-            std::fs::remove_dir_all(&old).map_err(|e| PrepError::write(&old, e))?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }

@@ -18,7 +18,8 @@ use crate::bids::Subject;
 use crate::prepare::{MaskStats, Options, Source};
 use crate::reliability::Reliability;
 use crate::resample::Interpolation;
-use crate::spec::PrepareSpec;
+use crate::smooth::Smoothing;
+use crate::spec::{PrepareSpec, SubjectMask};
 use crate::words_step::RunTexts;
 
 /// Everything provenance records.
@@ -36,7 +37,38 @@ pub(crate) struct Provenance<'a> {
     pub seconds: f64,
 }
 
-fn tbl(pairs: Vec<(&str, Value)>) -> Value {
+/// What a single-subject dataset records beyond the common part.
+pub(crate) struct Single<'a> {
+    pub label: &'a str,
+    pub mask: SubjectMask,
+    /// How its dataset's mask was made (the group's statistics for the group mask).
+    pub stats: &'a MaskStats,
+    pub group_voxels: usize,
+    pub smoothing: Option<&'a Smoothing>,
+}
+
+/// The `words` step: the table, its corrections and the alignment with the texts.
+pub(crate) fn words_step(texts: &RunTexts) -> Value {
+    let count = |kind: crate::align::MismatchKind| texts.mismatches.iter().filter(|m| m.kind == kind).count();
+    let corrections = texts.corrections.as_ref();
+    tbl(vec![
+        ("name", "words".into()),
+        ("annotation", texts.table.display().to_string().into()),
+        ("rows", Value::Integer(texts.n_rows as i64)),
+        ("empty_words_skipped", Value::Integer(texts.empty_rows.len() as i64)),
+        ("words", Value::Integer(texts.words.iter().map(|w| w.len()).sum::<usize>() as i64)),
+        ("words_per_run", ints(texts.words.iter().map(|w| w.len()))),
+        ("corrections", corrections.map(|c| c.source.display().to_string()).unwrap_or_default().into()),
+        ("dropped_rows", ints(corrections.map(|c| c.drop_rows.clone()).unwrap_or_default())),
+        ("word_replacements", Value::Integer(corrections.map_or(0, |c| c.words.len()) as i64)),
+        ("text_replacements", Value::Integer(corrections.map_or(0, |c| c.texts.len()) as i64)),
+        ("text", texts.text_pattern.clone().unwrap_or_else(|| "absent: the words joined by spaces".into()).into()),
+        ("text_only_mismatches", Value::Integer(count(crate::align::MismatchKind::TextOnly) as i64)),
+        ("report", "provenance/alignment.tsv".into()),
+    ])
+}
+
+pub(crate) fn tbl(pairs: Vec<(&str, Value)>) -> Value {
     Value::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
@@ -52,8 +84,8 @@ fn floats(items: impl IntoIterator<Item = f64>) -> Value {
     Value::Array(items.into_iter().map(Value::Float).collect())
 }
 
-/// The provenance table; `subject`: the single subject of a kept dataset, if it is one.
-pub(crate) fn table(p: &Provenance<'_>, subject: Option<&str>) -> Table {
+/// The provenance table; `single`: the single subject of a kept dataset, if it is one.
+pub(crate) fn table(p: &Provenance<'_>, single: Option<&Single<'_>>) -> Table {
     let spec = p.spec;
     let g = &spec.grid;
     let mut t = Table::new();
@@ -87,28 +119,12 @@ pub(crate) fn table(p: &Provenance<'_>, subject: Option<&str>) -> Table {
             ),
         ),
     ];
-    if let Some(sub) = subject {
-        subjects.push(("this_dataset", sub.to_string().into()));
+    if let Some(one) = single {
+        subjects.push(("this_dataset", one.label.to_string().into()));
     }
     t.insert("subjects".into(), tbl(subjects));
-    let texts = p.texts;
-    let count = |kind: crate::align::MismatchKind| texts.mismatches.iter().filter(|m| m.kind == kind).count();
-    let corrections = texts.corrections.as_ref();
     let mut steps = vec![
-        tbl(vec![
-            ("name", "words".into()),
-            ("annotation", spec.annotation.display().to_string().into()),
-            ("rows", Value::Integer(texts.n_rows as i64)),
-            ("empty_words_skipped", Value::Integer(texts.empty_rows.len() as i64)),
-            ("words_per_run", ints(texts.words.iter().map(|w| w.len()))),
-            ("corrections", corrections.map(|c| c.source.display().to_string()).unwrap_or_default().into()),
-            ("dropped_rows", ints(corrections.map(|c| c.drop_rows.clone()).unwrap_or_default())),
-            ("word_replacements", Value::Integer(corrections.map_or(0, |c| c.words.len()) as i64)),
-            ("text_replacements", Value::Integer(corrections.map_or(0, |c| c.texts.len()) as i64)),
-            ("text", texts.text_pattern.clone().unwrap_or_else(|| "absent: the words joined by spaces".into()).into()),
-            ("text_only_mismatches", Value::Integer(count(crate::align::MismatchKind::TextOnly) as i64)),
-            ("report", "provenance/alignment.tsv".into()),
-        ]),
+        words_step(p.texts),
         tbl(vec![
             ("name", "resample".into()),
             ("interpolation", p.interpolation.name().into()),
@@ -117,24 +133,10 @@ pub(crate) fn table(p: &Provenance<'_>, subject: Option<&str>) -> Table {
             ("clip", "each run to [min(data, 0), max(data, 0)] of its source values (nilearn resample_img)".into()),
             ("reference", "nilearn.image.resample_img(target_affine, target_shape), nilearn 0.10.4".into()),
         ]),
-        tbl(vec![
-            ("name", "mask".into()),
-            ("method", "compute_multi_epi_mask over every run's mean image (averaged in source space, then resampled), then intersected with its left-right mirror".into()),
-            ("threshold", spec.mask_threshold.into()),
-            ("images", Value::Integer(p.mask.n_images as i64)),
-            ("voxels_before_symmetry", Value::Integer(p.mask.n_before_symmetry as i64)),
-            ("voxels", Value::Integer(p.mask.n_voxels as i64)),
-        ]),
-        tbl(vec![
-            ("name", "clean".into()),
-            ("detrend", true.into()),
-            ("high_pass", spec.high_pass.into()),
-            ("standardize", "zscore".into()),
-            ("t_r", spec.tr.into()),
-            ("reference", "nilearn NiftiMasker(detrend=True, standardize=True, high_pass, t_r) -> signal.clean, nilearn 0.10.4".into()),
-        ]),
+        mask_step(p, single),
+        clean_step(p, single),
     ];
-    match subject {
+    match single {
         None => {
             steps.push(tbl(vec![
                 ("name", "average".into()),
@@ -161,11 +163,102 @@ pub(crate) fn table(p: &Provenance<'_>, subject: Option<&str>) -> Table {
             }
             steps.push(tbl(rel));
         }
-        Some(_) => steps.push(tbl(vec![
-            ("name", "single-subject".into()),
-            ("note", "the subject's cleaned runs (the group mask; no averaging, no second z-scoring)".into()),
-        ])),
+        Some(one) => {
+            let fwhm = one.smoothing.map_or(0.0, |s| s.fwhm());
+            let mask = match one.mask {
+                SubjectMask::Own => "its own mask",
+                SubjectMask::Group => "the group mask",
+            };
+            let smoothed = match one.smoothing {
+                Some(s) => format!("smoothed with a {} mm FWHM Gaussian", s.fwhm()),
+                None => "not smoothed".to_string(),
+            };
+            steps.push(tbl(vec![
+                ("name", "single-subject".into()),
+                ("mask", one.mask.name().into()),
+                ("mask_voxels", Value::Integer(one.stats.n_voxels as i64)),
+                ("group_mask_voxels", Value::Integer(one.group_voxels as i64)),
+                ("smoothing_fwhm", fwhm.into()),
+                (
+                    "note",
+                    format!("the subject's cleaned runs ({mask}, {smoothed}; no averaging, no second z-scoring)")
+                        .into(),
+                ),
+            ]));
+        }
     }
     t.insert("steps".into(), Value::Array(steps));
     t
+}
+
+const MIRROR: &str = "then intersected with its left-right mirror (intersect_masks([mask, swap_img_hemispheres(mask)], \
+                      threshold=1): both sides, largest connected component)";
+
+fn mask_step(p: &Provenance<'_>, single: Option<&Single<'_>>) -> Value {
+    let (stats, method, which) = match single {
+        Some(one) if one.mask == SubjectMask::Own => (
+            one.stats,
+            format!(
+                "compute_multi_epi_mask over the subject's own runs' mean images (averaged in source space, then \
+                 resampled), {MIRROR}, as fit_individual_subject.py"
+            ),
+            "own",
+        ),
+        _ => (
+            p.mask,
+            format!(
+                "compute_multi_epi_mask over every run's mean image (averaged in source space, then resampled), \
+                 {MIRROR}, as compute_mask.py"
+            ),
+            "group",
+        ),
+    };
+    tbl(vec![
+        ("name", "mask".into()),
+        ("mask", which.into()),
+        ("method", method.into()),
+        ("threshold", p.spec.mask_threshold.into()),
+        ("images", Value::Integer(stats.n_images as i64)),
+        ("voxels_before_symmetry", Value::Integer(stats.n_before_symmetry as i64)),
+        ("voxels", Value::Integer(stats.n_voxels as i64)),
+    ])
+}
+
+fn clean_step(p: &Provenance<'_>, single: Option<&Single<'_>>) -> Value {
+    let spec = p.spec;
+    let smoothing = single.and_then(|one| one.smoothing);
+    let mut step = vec![
+        ("name", Value::from("clean")),
+        ("smoothing_fwhm", smoothing.map_or(0.0, |s| s.fwhm()).into()),
+        ("detrend", true.into()),
+        ("high_pass", spec.high_pass.into()),
+        ("standardize", "zscore".into()),
+        ("t_r", spec.tr.into()),
+    ];
+    match smoothing {
+        Some(s) => {
+            step.push(("smoothing_sigma_voxels", floats(s.sigma_voxels())));
+            step.push((
+                "smoothing",
+                "Gaussian on every resampled volume before masking (nilearn smooth_img: non-finite values to 0, \
+                 scipy gaussian_filter1d per axis, truncate 4, mode reflect)"
+                    .into(),
+            ));
+            step.push((
+                "reference",
+                format!(
+                    "nilearn NiftiMasker(mask_img=mask, detrend=True, standardize=True, smoothing_fwhm={}, high_pass, \
+                     t_r) -> smooth_img, apply_mask, signal.clean, nilearn 0.10.4",
+                    s.fwhm()
+                )
+                .into(),
+            ));
+        }
+        None => step.push((
+            "reference",
+            "nilearn NiftiMasker(detrend=True, standardize=True, high_pass, t_r) -> signal.clean, nilearn 0.10.4"
+                .into(),
+        )),
+    }
+    tbl(step)
 }

@@ -12,6 +12,8 @@
 //! text = "text/text_english_run{run}.txt"    # optional: the punctuated text of run {run} (1..9)
 //! corrections = "builtin:lpp-en"             # or a TOML file, relative to the registry file
 //! keep_subjects = ["sub-EN057"]              # also prepared as datasets NAME/sub-EN057
+//! subject_mask = "own"                       # a kept subject's mask: "own" (its runs) or "group"
+//! subject_smoothing_fwhm = 4.0               # mm, a kept subject's smoothing (0: none)
 //! interpolation = "continuous"               # or "linear"
 //! mask_threshold = 0.5
 //! high_pass = 0.0078125                      # Hz (1/128)
@@ -45,6 +47,39 @@ pub const LPP_VOXEL_SIZE: f64 = 4.0;
 pub const LPP_ORIGIN: [f64; 3] = [-72.0, -106.0, -64.0];
 
 pub use crate::resample::Interpolation;
+
+/// Which mask a subject kept as a dataset of its own gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SubjectMask {
+    /// Its own: `compute_multi_epi_mask` over the subject's runs, intersected with its mirror
+    /// (the paper's `fit_individual_subject.py`).
+    #[default]
+    Own,
+    /// The group mask of the average subject.
+    Group,
+}
+
+impl SubjectMask {
+    /// The name in `datasets.toml` and on the command line (`own`, `group`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectMask::Own => "own",
+            SubjectMask::Group => "group",
+        }
+    }
+
+    /// Parses [`SubjectMask::name`].
+    pub fn from_name(name: &str) -> Option<SubjectMask> {
+        match name {
+            "own" => Some(SubjectMask::Own),
+            "group" => Some(SubjectMask::Group),
+            _ => None,
+        }
+    }
+}
+
+/// The paper's smoothing of a single subject's runs (`NiftiMasker(smoothing_fwhm=4)`), mm.
+pub const PAPER_SUBJECT_SMOOTHING_FWHM: f64 = 4.0;
 
 /// The split-half reliability settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,6 +139,10 @@ pub struct PrepareSpec {
     pub corrections: Option<String>,
     /// Subjects also prepared as datasets of their own (`NAME/sub-XX`).
     pub keep_subjects: Vec<String>,
+    /// The mask of a kept subject's dataset.
+    pub subject_mask: SubjectMask,
+    /// The Gaussian smoothing (FWHM, mm) of a kept subject's runs; 0: none.
+    pub subject_smoothing_fwhm: f64,
     /// Resampling interpolation.
     pub interpolation: Interpolation,
     /// The multi-subject mask threshold (fraction of images).
@@ -135,6 +174,10 @@ struct RawSpec {
     corrections: Option<String>,
     #[serde(default)]
     keep_subjects: Vec<String>,
+    #[serde(default = "default_subject_mask")]
+    subject_mask: String,
+    #[serde(default = "default_subject_smoothing_fwhm")]
+    subject_smoothing_fwhm: f64,
     #[serde(default = "default_interpolation")]
     interpolation: String,
     #[serde(default = "default_threshold")]
@@ -177,6 +220,12 @@ fn default_derivatives() -> String {
 }
 fn default_interpolation() -> String {
     "continuous".into()
+}
+fn default_subject_mask() -> String {
+    SubjectMask::default().name().into()
+}
+fn default_subject_smoothing_fwhm() -> f64 {
+    PAPER_SUBJECT_SMOOTHING_FWHM
 }
 fn default_threshold() -> f64 {
     0.5
@@ -319,6 +368,15 @@ impl PrepareSpec {
                 ));
             }
         }
+        let subject_mask = SubjectMask::from_name(&raw.subject_mask).ok_or_else(|| {
+            bad("subject_mask", format!("expected \"own\" or \"group\", found {:?}", raw.subject_mask))
+        })?;
+        if !(raw.subject_smoothing_fwhm.is_finite() && raw.subject_smoothing_fwhm >= 0.0) {
+            return Err(bad(
+                "subject_smoothing_fwhm",
+                format!("expected millimetres >= 0 (0: no smoothing), found {}", raw.subject_smoothing_fwhm),
+            ));
+        }
         Ok(PrepareSpec {
             language: raw.language,
             tr: raw.tr,
@@ -330,6 +388,8 @@ impl PrepareSpec {
             text: raw.text,
             corrections: raw.corrections,
             keep_subjects: raw.keep_subjects,
+            subject_mask,
+            subject_smoothing_fwhm: raw.subject_smoothing_fwhm,
             interpolation,
             mask_threshold: raw.mask_threshold,
             high_pass: raw.high_pass,
@@ -372,6 +432,7 @@ mod tests {
         assert_eq!(s.mask_threshold, 0.5);
         assert_eq!(s.high_pass, 1.0 / 128.0);
         assert_eq!(s.trim, (10, 10));
+        assert_eq!((s.subject_mask, s.subject_smoothing_fwhm), (SubjectMask::Own, 4.0));
         assert_eq!(s.reliability.splits, 10);
         assert_eq!(s.reliability.seed, 1234);
         assert_eq!(s.reliability.alphas.len(), 16);
@@ -400,6 +461,12 @@ mod tests {
         assert!(e.to_string().contains("grid.shape"), "{e}");
         let e = parse(&format!("{MINIMAL}\nkeep_subjects = [\"sub-FR001\"]\n")).unwrap_err();
         assert!(e.to_string().contains("keep_subjects"), "{e}");
+        let e = parse(&format!("{MINIMAL}\nsubject_mask = \"mine\"\n")).unwrap_err();
+        assert!(e.to_string().contains("subject_mask") && e.to_string().contains("\"group\""), "{e}");
+        let e = parse(&format!("{MINIMAL}\nsubject_smoothing_fwhm = -4.0\n")).unwrap_err();
+        assert!(e.to_string().contains("subject_smoothing_fwhm"), "{e}");
+        let s = parse(&format!("{MINIMAL}\nsubject_mask = \"group\"\nsubject_smoothing_fwhm = 0.0\n")).unwrap();
+        assert_eq!((s.subject_mask, s.subject_smoothing_fwhm), (SubjectMask::Group, 0.0));
     }
 }
 
@@ -411,9 +478,19 @@ mod registry_tests {
     #[test]
     fn the_registry_prepare_tables_parse() {
         let registry: toml::Table = toml::from_str(include_str!("../../../datasets.toml")).unwrap();
-        let mut n = 0;
+        let (mut n, mut published) = (0, 0);
         for (name, entry) in &registry {
             let Some(prepare) = entry.get("prepare").and_then(|p| p.as_table()) else { continue };
+            if prepare.get("kind").and_then(|k| k.as_str()) == Some("published") {
+                let spec =
+                    crate::published::PublishedSpec::from_table(prepare, Path::new("datasets.toml"), name).unwrap();
+                assert_eq!((spec.words.runs, spec.tr, spec.trim), (9, 2.0, (10, 10)), "{name}");
+                if let Some(c) = &spec.words.corrections {
+                    crate::annotation::Corrections::load(c, None).unwrap();
+                }
+                published += 1;
+                continue;
+            }
             let spec = PrepareSpec::from_table(prepare, Path::new("datasets.toml"), name).unwrap();
             assert_eq!((spec.runs, spec.tr, spec.grid.clone()), (9, 2.0, lpp_grid()), "{name}");
             if let Some(c) = &spec.corrections {
@@ -422,6 +499,7 @@ mod registry_tests {
             n += 1;
         }
         assert_eq!(n, 3, "lpp-en, lpp-fr and lpp-cn can be prepared");
+        assert_eq!(published, 3, "lpp-en-paper, lpp-fr-paper and lpp-cn-paper are assembled");
         let en = registry["lpp-en"]["prepare"].as_table().unwrap();
         let en = PrepareSpec::from_table(en, Path::new("datasets.toml"), "lpp-en").unwrap();
         assert_eq!(en.keep_subjects, ["sub-EN057", "sub-EN058", "sub-EN059", "sub-EN061", "sub-EN062"]);

@@ -40,8 +40,12 @@ pub struct SynthBids {
     pub n_subjects: usize,
     /// Runs per subject.
     pub n_runs: usize,
-    /// Scans of run r (0-based) = `n_scans + 2 r` (runs differ in length, as in the corpus).
+    /// Scans of run r (0-based) = `n_scans + 2 r` (runs differ in length, as in the corpus),
+    /// unless `run_scans` gives them.
     pub n_scans: usize,
+    /// Scans of each run, when given (e.g. the English corpus' 282, 298, ...): replaces the
+    /// `n_scans + 2 r` rule.
+    pub run_scans: Option<Vec<usize>>,
     /// Repetition time (seconds).
     pub tr: f64,
     /// The source grid (the BOLD files' own).
@@ -71,6 +75,7 @@ impl SynthBids {
             n_subjects,
             n_runs,
             n_scans: 40,
+            run_scans: None,
             tr: 2.0,
             source: Grid { dims: [23, 24, 21], affine },
             target: Self::target_grid(),
@@ -117,7 +122,10 @@ impl SynthBids {
 
     /// Scans of run `r` (0-based).
     pub fn scans(&self, r: usize) -> usize {
-        self.n_scans + 2 * r
+        match &self.run_scans {
+            Some(scans) => scans.get(r).copied().unwrap_or(self.n_scans),
+            None => self.n_scans + 2 * r,
+        }
     }
 
     /// The BOLD file of subject `s` (0-based), run `r` (0-based), relative to the root.

@@ -21,6 +21,8 @@ pub struct RunTexts {
     pub mismatches: Vec<Mismatch>,
     /// The word table.
     pub annotation: PathBuf,
+    /// The word table relative to the download folder (as the spec names it).
+    pub table: PathBuf,
     /// For each run, the 1-based line in the table of each word (for messages).
     pub lines: Vec<Vec<usize>>,
     /// Rows of the table in total.
@@ -35,9 +37,35 @@ pub struct RunTexts {
     pub warnings: Vec<String>,
 }
 
+/// Where a dataset's words and texts come from (part of a [`PrepareSpec`] or of a published
+/// dataset's spec).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WordsSpec {
+    /// Runs.
+    pub runs: usize,
+    /// The word table, relative to the download folder.
+    pub annotation: PathBuf,
+    /// The run texts, relative to the download folder, `{run}` = 1, 2, ...
+    pub text: Option<String>,
+    /// The corrections: `builtin:NAME` or a path (relative to the registry file's folder).
+    pub corrections: Option<String>,
+}
+
+impl PrepareSpec {
+    /// Its words and texts.
+    pub fn words(&self) -> WordsSpec {
+        WordsSpec {
+            runs: self.runs,
+            annotation: self.annotation.clone(),
+            text: self.text.clone(),
+            corrections: self.corrections.clone(),
+        }
+    }
+}
+
 /// Reads the word table and the texts of `spec` under `raw`, applies the corrections, and
 /// diffs words against texts. `registry_dir` resolves a relative corrections path.
-pub fn read(raw: &Path, spec: &PrepareSpec, registry_dir: Option<&Path>) -> Result<RunTexts> {
+pub fn read(raw: &Path, spec: &WordsSpec, registry_dir: Option<&Path>) -> Result<RunTexts> {
     let annotation = raw.join(&spec.annotation);
     let mut rows = read_table(&annotation)?;
     let n_rows = rows.len();
@@ -100,6 +128,7 @@ pub fn read(raw: &Path, spec: &PrepareSpec, registry_dir: Option<&Path>) -> Resu
         texts,
         mismatches,
         annotation,
+        table: spec.annotation.clone(),
         lines,
         n_rows,
         empty_rows,
@@ -113,6 +142,29 @@ impl RunTexts {
     /// The mismatches that stop the preparation.
     pub fn errors(&self) -> Vec<&Mismatch> {
         self.mismatches.iter().filter(|m| m.kind.is_error()).collect()
+    }
+
+    /// Fails with the first mismatches when any stops the preparation of `out`, after writing
+    /// them all to `<out>.alignment.tsv` beside it.
+    pub fn stop_on_errors(&self, out: &Path) -> Result<()> {
+        let errors = self.errors();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+        let report = out.with_file_name(format!("{name}.alignment.tsv"));
+        if let Some(parent) = report.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| PrepError::write(parent, e))?;
+        }
+        crate::align::write_report(&report, &self.mismatches)?;
+        let shown: Vec<String> = errors.iter().take(10).map(|m| format!("  {m}")).collect();
+        let more = if errors.len() > 10 { format!("\n  ... and {} more", errors.len() - 10) } else { String::new() };
+        Err(PrepError::Alignment {
+            n: errors.len(),
+            shown: format!("{}{more}", shown.join("\n")),
+            report,
+            corrections: self.corrections.as_ref().map(|c| c.source.clone()),
+        })
     }
 
     /// Errors when a word starts after the end of its run (`n_scans[r]` scans of `tr` s).

@@ -2,7 +2,9 @@
 //!
 //! Words are searched in order, each forward from the end of the previous match, comparing
 //! only letters and digits, lower-cased (`wellworn` matches `well-worn`, `dont` matches
-//! `don't`). Positions are Unicode characters.
+//! `don't`), with each ASCII digit read as its English name (the word `one` matches the text's
+//! `1`, `three two five` matches `325`: [`brainscale_plugin_abi::matching`], shared with
+//! `brainscale prepare`'s check). Positions are Unicode characters.
 //!
 //! Two choices the SPEC leaves open, made here:
 //!
@@ -17,6 +19,8 @@
 
 use std::ops::Range;
 
+use brainscale_plugin_abi::matching::fold_char;
+
 use crate::LmError;
 
 /// The text's letters and digits, lower-cased, each with its character position.
@@ -29,18 +33,16 @@ fn fold(text: &str) -> Folded {
     let mut chars = Vec::with_capacity(text.len());
     let mut positions = Vec::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
-        if c.is_alphanumeric() {
-            for l in c.to_lowercase() {
-                chars.push(l);
-                positions.push(i);
-            }
+        for l in fold_char(c) {
+            chars.push(l);
+            positions.push(i);
         }
     }
     Folded { chars, positions }
 }
 
 fn fold_word(word: &str) -> Vec<char> {
-    word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    word.chars().flat_map(fold_char).collect()
 }
 
 /// The character position of each word's first letter or digit in `text` (SPEC 3.3).
@@ -200,6 +202,19 @@ mod tests {
     #[test]
     fn digits_and_case() {
         assert_eq!(pos("In 1984, 2 PM", &["in", "1984", "2", "pm"]), [0, 3, 9, 11]);
+    }
+
+    #[test]
+    fn digits_read_as_words_match_the_digits() {
+        // the LPP English table reads "Drawing Number 1," as "drawing number one", and the
+        // asteroids "3 2 5, 3 2 6" as "three two five", "three two six"
+        assert_eq!(pos("my Drawing Number 1, that", &["my", "drawing", "number", "one", "that"]), [0, 3, 11, 18, 21]);
+        assert_eq!(
+            pos("asteroids 3 2 5, 3 2 6, and", &["asteroids", "three two five", "three two six", "and"]),
+            [0, 10, 17, 24]
+        );
+        // the nearest match wins: "one" is not looked for further on
+        assert_eq!(pos("Number 1, not one", &["number", "one", "not"]), [0, 7, 10]);
     }
 
     #[test]
