@@ -495,10 +495,22 @@ fn check_headers(
 }
 
 fn write_config(dir: &Path, name: &str, spec: &PrepareSpec, provenance: toml::Table) -> Result<()> {
-    let mut config = DatasetConfig::new(name, spec.tr);
-    config.trim_start = spec.trim.0;
-    config.trim_end = spec.trim.1;
-    config.language = Some(spec.language.clone());
+    write_dataset_toml(dir, name, spec.tr, spec.trim, &spec.language, provenance)
+}
+
+/// Writes `dir/dataset.toml`: name, TR, trims, language and the `[provenance]` table.
+pub(crate) fn write_dataset_toml(
+    dir: &Path,
+    name: &str,
+    tr: f64,
+    trim: (usize, usize),
+    language: &str,
+    provenance: toml::Table,
+) -> Result<()> {
+    let mut config = DatasetConfig::new(name, tr);
+    config.trim_start = trim.0;
+    config.trim_end = trim.1;
+    config.language = Some(language.to_string());
     config.extra.insert("provenance".into(), toml::Value::Table(provenance));
     brainscale_data::write_bytes_atomic(&dir.join("dataset.toml"), config.to_toml().as_bytes())?;
     Ok(())

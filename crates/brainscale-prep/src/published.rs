@@ -33,7 +33,7 @@
 use std::path::{Path, PathBuf};
 
 use brainscale_data::joblib::{self, NpyArray};
-use brainscale_data::{Dataset, DatasetConfig, Mask};
+use brainscale_data::{Dataset, Mask};
 use faer::Mat;
 use flate2::Compression;
 use serde::Deserialize;
@@ -41,7 +41,7 @@ use toml::Value;
 
 use crate::error::{PrepError, Result};
 use crate::prepare::staging::Staging;
-use crate::prepare::{Progress, Source};
+use crate::prepare::{Progress, Source, write_dataset_toml};
 use crate::provenance::{tbl, words_step};
 use crate::words_step::{self as words, WordsSpec};
 
@@ -281,12 +281,7 @@ pub fn assemble(
     crate::align::write_report(&dir.join("provenance/alignment.tsv"), &texts.mismatches)?;
     let provenance =
         provenance(spec, source, &texts, &mask_path, n_voxels, &n_scans, n_splits, &rois, command, started);
-    let mut config = DatasetConfig::new(&source.entry, spec.tr);
-    config.trim_start = spec.trim.0;
-    config.trim_end = spec.trim.1;
-    config.language = Some(spec.language.clone());
-    config.extra.insert("provenance".into(), Value::Table(provenance));
-    brainscale_data::write_bytes_atomic(&dir.join("dataset.toml"), config.to_toml().as_bytes())?;
+    write_dataset_toml(&dir, &source.entry, spec.tr, spec.trim, &spec.language, provenance)?;
     Dataset::open(&dir)?;
     staging.commit()?;
     for w in &warnings {
