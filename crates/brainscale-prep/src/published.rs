@@ -115,7 +115,10 @@ impl PublishedSpec {
             return Err(bad("runs", "expected at least one run".into()));
         }
         if !raw.bold.contains("{run0}") && !raw.bold.contains("{run}") {
-            return Err(bad("bold", format!("{:?} has no {{run0}} or {{run}} placeholder", raw.bold)));
+            return Err(bad(
+                "bold",
+                format!("{:?} names no run: write {{run0}} (0, 1, ...) or {{run}} (1, 2, ...) in it", raw.bold),
+            ));
         }
         Ok(PublishedSpec {
             language: raw.language,
