@@ -1,5 +1,6 @@
 //! brainscale's integration tests: one binary (`cargo test --test it`).
 
+mod backend;
 mod cli;
 mod datasets;
 mod fixtures;

@@ -4,8 +4,8 @@
 //! Tolerances: r within 2e-3; alphas equal wherever the best two validation (or inner-CV)
 //! scores differ by more than 1e-4.
 
-use brainscale::core::Cpu;
 use brainscale::core::ridge::{CvMode, FoldAlpha, Form, RidgeCv, RidgeCvParams, RunData};
+use brainscale::core::{Backend, Cpu};
 use faer::Mat;
 
 use crate::fixtures::Fixture;
@@ -24,7 +24,8 @@ fn load(fx: &Fixture, d: &str) -> (Vec<Mat<f32>>, Vec<Mat<f32>>, Vec<f64>) {
     (xs, ys, fx.vec(&format!("{d}.alphas")))
 }
 
-fn fit(
+fn fit<B: Backend>(
+    backend: &B,
     xs: &[Mat<f32>],
     ys: &[Mat<f32>],
     alphas: &[f64],
@@ -35,7 +36,7 @@ fn fit(
         RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).expect("data");
     RidgeCv::new(RidgeCvParams { alphas: alphas.to_vec(), mode, form, voxel_batch: 50 })
         .expect("params")
-        .fit(&Cpu, &data)
+        .fit(backend, &data)
         .expect("fit")
 }
 
@@ -47,6 +48,18 @@ fn gap_top2(scores: &[f64]) -> f64 {
 
 #[test]
 fn paper_cv_matches_scikit_learn() {
+    paper_cv_matches_scikit_learn_on(&Cpu);
+}
+
+/// The same fixtures through the candle backend library, loaded as `--backend candle` loads it.
+#[test]
+fn the_loaded_candle_backend_matches_scikit_learn_and_himalaya() {
+    let backend = crate::backend::loaded_candle_cpu();
+    paper_cv_matches_scikit_learn_on(&backend);
+    voxelwise_cv_matches_himalaya_on(&backend);
+}
+
+fn paper_cv_matches_scikit_learn_on<B: Backend>(backend: &B) {
     let fx = Fixture::load("ridge_cv.safetensors");
     for d in ["primal", "dual"] {
         let (xs, ys, alphas) = load(&fx, d);
@@ -54,7 +67,7 @@ fn paper_cv_matches_scikit_learn() {
         let expected_alpha = fx.vec(&format!("{d}.paper.best_alpha"));
         let val = fx.mat(&format!("{d}.paper.val_scores"));
         for form in [Form::Auto, Form::Primal, Form::Dual] {
-            let got = fit(&xs, &ys, &alphas, CvMode::Paper, form);
+            let got = fit(backend, &xs, &ys, &alphas, CvMode::Paper, form);
             let mut compared = 0;
             for (t, fold) in got.folds.iter().enumerate() {
                 let FoldAlpha::Global(a) = fold.alpha else { panic!("global alpha expected") };
@@ -69,7 +82,7 @@ fn paper_cv_matches_scikit_learn() {
             }
             assert!(compared >= 3, "{d}: too few decisive folds ({compared}) to test the alpha choice");
             let dr = got.r.iter().zip(&expected_r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
-            eprintln!("paper {d} {form:?}: max |dr| = {dr:.2e}, alphas {:?}", expected_alpha);
+            eprintln!("{}: paper {d} {form:?}: max |dr| = {dr:.2e}, alphas {:?}", backend.name(), expected_alpha);
             assert!(dr <= 2e-3, "{d} {form:?}: max |dr| = {dr:.2e}");
         }
     }
@@ -77,6 +90,10 @@ fn paper_cv_matches_scikit_learn() {
 
 #[test]
 fn voxelwise_cv_matches_himalaya() {
+    voxelwise_cv_matches_himalaya_on(&Cpu);
+}
+
+fn voxelwise_cv_matches_himalaya_on<B: Backend>(backend: &B) {
     let fx = Fixture::load("ridge_cv.safetensors");
     for d in ["primal", "dual"] {
         let (xs, ys, alphas) = load(&fx, d);
@@ -84,7 +101,7 @@ fn voxelwise_cv_matches_himalaya() {
         let best = fx.mat(&format!("{d}.voxelwise.best_alphas"));
         let (shape, cv) = fx.tensors[&format!("{d}.voxelwise.cv_scores")].clone();
         let (n_alphas, n_vox) = (shape[1], shape[2]);
-        let got = fit(&xs, &ys, &alphas, CvMode::Voxelwise, Form::Auto);
+        let got = fit(backend, &xs, &ys, &alphas, CvMode::Voxelwise, Form::Auto);
         let (mut compared, mut ties) = (0, 0);
         for (t, fold) in got.folds.iter().enumerate() {
             let FoldAlpha::PerVoxel(a) = &fold.alpha else { panic!("per-voxel alphas expected") };
@@ -99,7 +116,10 @@ fn voxelwise_cv_matches_himalaya() {
             }
         }
         let dr = got.r.iter().zip(&expected_r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
-        eprintln!("voxelwise {d}: max |dr| = {dr:.2e}; {compared} alphas compared, {ties} near-ties skipped");
+        eprintln!(
+            "{}: voxelwise {d}: max |dr| = {dr:.2e}; {compared} alphas compared, {ties} near-ties skipped",
+            backend.name()
+        );
         assert!(compared > ties, "{d}: most alphas must be decisive");
         assert!(dr <= 2e-3, "{d}: max |dr| = {dr:.2e}");
     }

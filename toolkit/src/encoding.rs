@@ -10,8 +10,9 @@
 
 use std::path::Path;
 
+use brainscale_core::Backend;
 use brainscale_core::design::{RegressorParams, Trim, design_run, regressor_operator};
-use brainscale_core::ridge::{CvMode, FoldAlpha, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
+use brainscale_core::ridge::{CvMode, FoldAlpha, Resident, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
 use brainscale_core::stats::zscore_columns;
 use brainscale_core::{Cpu, Hrf};
 use brainscale_data::{Dataset, Features, FeaturesMeta, Mask};
@@ -19,25 +20,63 @@ use faer::Mat;
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::plugins::backend::{CANDLE_BACKEND, LoadedBackend, find_backend};
 use crate::progress::Progress;
 
 /// Where the encoding core runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
-    /// faer on all CPU cores.
+    /// The host's CPU cores.
     #[default]
     Cpu,
-    /// A CUDA GPU through the separately loaded GPU backend library.
-    Cuda,
+    /// CUDA GPU N, through the separately loaded backend library.
+    Cuda(usize),
 }
 
 impl Device {
-    /// Parses `cpu` or `cuda`.
+    /// Parses `cpu`, `cuda` (GPU 0) or `cuda:N`.
     pub fn from_name(name: &str) -> Option<Device> {
         match name {
             "cpu" => Some(Device::Cpu),
-            "cuda" => Some(Device::Cuda),
+            "cuda" => Some(Device::Cuda(0)),
+            _ => name.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(Device::Cuda),
+        }
+    }
+
+    /// `cpu` or `cuda:N`.
+    pub fn name(self) -> String {
+        match self {
+            Device::Cpu => "cpu".into(),
+            Device::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
+}
+
+/// Which implementation of the encoding core's operations runs the fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreBackend {
+    /// faer in the host binary (CPU only; the default on `cpu`).
+    Faer,
+    /// The candle backend library, loaded at run time (the only one on `cuda`; on `cpu` it
+    /// runs candle's CPU device: slower, for parity checks).
+    Candle,
+}
+
+impl CoreBackend {
+    /// Parses `faer` or `candle`.
+    pub fn from_name(name: &str) -> Option<CoreBackend> {
+        match name {
+            "faer" => Some(CoreBackend::Faer),
+            "candle" => Some(CoreBackend::Candle),
             _ => None,
+        }
+    }
+
+    /// `faer` or `candle`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CoreBackend::Faer => "faer",
+            CoreBackend::Candle => "candle",
         }
     }
 }
@@ -51,10 +90,15 @@ pub struct FitParams {
     pub alphas: Vec<f64>,
     /// HRF (default nilearn 0.10's glover).
     pub hrf: Hrf,
-    /// Voxels per batch in the solver.
-    pub voxel_batch: usize,
+    /// Voxels per solver batch; None: 4,096 on the CPU, as many as the device's free memory
+    /// holds on a GPU.
+    pub voxel_batch: Option<usize>,
     /// Device.
     pub device: Device,
+    /// Backend; None: faer on `cpu`, candle on `cuda`.
+    pub backend: Option<CoreBackend>,
+    /// Where the backend library is looked for first (then the plugin search path).
+    pub plugin_dirs: Vec<std::path::PathBuf>,
     /// Layers to fit (all when None).
     pub layers: Option<Vec<usize>>,
 }
@@ -65,11 +109,43 @@ impl Default for FitParams {
             cv: CvMode::Paper,
             alphas: logspace(2.0, 7.0, 16),
             hrf: Hrf::Glover,
-            voxel_batch: 4096,
+            voxel_batch: None,
             device: Device::Cpu,
+            backend: None,
+            plugin_dirs: Vec::new(),
             layers: None,
         }
     }
+}
+
+impl FitParams {
+    /// The backend that runs: the one asked for, else faer on `cpu` and candle on `cuda`.
+    pub fn resolved_backend(&self) -> Result<CoreBackend> {
+        match (self.device, self.backend) {
+            (Device::Cuda(_), Some(CoreBackend::Faer)) => Err(Error::Invalid(
+                "--backend faer runs on the CPU only: use --device cpu, or --backend candle (the default on cuda)"
+                    .into(),
+            )),
+            (_, Some(b)) => Ok(b),
+            (Device::Cpu, None) => Ok(CoreBackend::Faer),
+            (Device::Cuda(_), None) => Ok(CoreBackend::Candle),
+        }
+    }
+
+    fn solver_batch(&self) -> usize {
+        match (self.voxel_batch, self.resolved_backend()) {
+            (Some(b), _) => b,
+            (None, Ok(CoreBackend::Candle)) if self.device != Device::Cpu => usize::MAX,
+            (None, _) => 4096,
+        }
+    }
+}
+
+/// The backend of an [`Encoding`]: faer in process, or a loaded library with the responses
+/// resident on its device.
+enum Engine {
+    Faer,
+    Loaded { backend: LoadedBackend, resident: Resident<LoadedBackend> },
 }
 
 /// The BOLD responses of every run: masked, trimmed, z-scored per voxel within the run.
@@ -163,31 +239,67 @@ pub struct Encoding<'a> {
     responses: Responses,
     design: Design,
     params: FitParams,
+    engine: Engine,
 }
 
 impl<'a> Encoding<'a> {
     /// Loads the responses and builds the design of `dataset`.
+    /// With `--device cuda` (or `--backend candle`) this loads the backend library and keeps
+    /// the responses on its device for every layer fitted through this value.
     pub fn new(dataset: &'a Dataset, params: FitParams, progress: Progress) -> Result<Self> {
-        if params.device == Device::Cuda {
-            return Err(Error::Invalid(
-                "--device cuda: this build has no GPU backend for the encoding core; it runs on the CPU \
-                 (use --device cpu). The GPU backend is a separately loaded library (see README, 'GPU')."
-                    .into(),
-            ));
-        }
-        // Validate the parameters before the (slow) loading.
+        // Validate the parameters and open the device before the (slow) loading.
         RidgeCv::new(Self::cv_params(&params))?;
+        let backend = match params.resolved_backend()? {
+            CoreBackend::Faer => None,
+            CoreBackend::Candle => {
+                let dirs = crate::plugins::search_dirs(&params.plugin_dirs);
+                let library = find_backend(CANDLE_BACKEND, &dirs).map_err(|f| Error::Invalid(f.to_string()))?;
+                Some(library.create(&params.device.name(), serde_json::json!({}))?)
+            }
+        };
         let design = Design::new(dataset, params.hrf)?;
         let responses = Responses::load(dataset, progress)?;
-        Ok(Self { dataset, responses, design, params })
+        let engine = match backend {
+            None => Engine::Faer,
+            Some(backend) => {
+                let y: Vec<_> = responses.runs.iter().map(|m| m.as_ref()).collect();
+                let resident = Resident::upload(&backend, &y)?;
+                log::info!(
+                    "{}: {} MB of responses resident on {}",
+                    dataset.name(),
+                    resident.bytes() >> 20,
+                    backend.name()
+                );
+                Engine::Loaded { backend, resident }
+            }
+        };
+        Ok(Self { dataset, responses, design, params, engine })
     }
 
     fn cv_params(params: &FitParams) -> RidgeCvParams {
         RidgeCvParams {
             alphas: params.alphas.clone(),
             mode: params.cv,
-            voxel_batch: params.voxel_batch,
+            voxel_batch: params.solver_batch(),
             ..Default::default()
+        }
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &FitParams {
+        &self.params
+    }
+
+    /// What ran the fits, for `fit.json`: device, backend and the library's description.
+    pub fn backend_info(&self) -> serde_json::Value {
+        match &self.engine {
+            Engine::Faer => json!({"device": "cpu", "backend": "faer"}),
+            Engine::Loaded { backend, .. } => json!({
+                "device": self.params.device.name(),
+                "backend": "candle",
+                "library": backend.library().path.display().to_string(),
+                "info": backend.info(),
+            }),
         }
     }
 
@@ -214,7 +326,10 @@ impl<'a> Encoding<'a> {
             self.responses.runs.iter().map(|m| m.as_ref()).collect(),
         )?;
         let cv = RidgeCv::new(Self::cv_params(&self.params))?;
-        Ok(cv.fit_with_progress(&Cpu, &data, progress)?)
+        Ok(match &self.engine {
+            Engine::Faer => cv.fit_with_progress(&Cpu, &data, progress)?,
+            Engine::Loaded { backend, resident } => cv.fit_resident(backend, &data, resident, progress)?,
+        })
     }
 }
 
@@ -290,7 +405,13 @@ pub fn fit_features(
     out: Option<&Path>,
     progress: Progress,
 ) -> Result<FitResult> {
-    let meta = features.meta().clone();
+    check_layers(features, params)?;
+    let encoding = Encoding::new(dataset, params.clone(), progress)?;
+    encoding.fit_features(features, out, progress)
+}
+
+fn check_layers(features: &Features, params: &FitParams) -> Result<Vec<usize>> {
+    let meta = features.meta();
     let layers: Vec<usize> = match &params.layers {
         Some(l) => l.clone(),
         None => (0..meta.n_layers).collect(),
@@ -304,59 +425,70 @@ pub fn fit_features(
             ),
         });
     }
-    let encoding = Encoding::new(dataset, params.clone(), progress)?;
-    let n_words = encoding.design().n_words();
-    // Validate the first layer against the dataset before writing anything.
-    let first = read_layer(features, layers.first().copied().unwrap_or(0), &n_words)?;
-    if let Some(name) = &meta.dataset
-        && name != dataset.name()
-    {
-        log::warn!(
-            "{}: features were extracted from dataset `{name}`, fitting on `{}` (word counts match)",
-            features.dir().display(),
-            dataset.name()
-        );
-    }
-    let reliability = dataset.reliability()?;
-    if let Some(out) = out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io("creating", out, e))?;
-    }
-    let mut results = Vec::with_capacity(layers.len());
-    let bar = progress.bar(layers.len() as u64, format!("fitting {}", meta.model));
-    let mut first = Some(first);
-    for &layer in &layers {
-        let x = match first.take() {
-            Some(x) => x,
-            None => read_layer(features, layer, &n_words)?,
-        };
-        bar.set_message(format!("{} layer {layer}", meta.model));
-        let fit = encoding.fit_layer(&x, &mut |_, _| {})?;
-        drop(x);
-        if let Some(out) = out {
-            dataset.mask().write_map(&out.join(r_map_name(layer)), &fit.r)?;
+    Ok(layers)
+}
+
+impl Encoding<'_> {
+    /// [`fit_features`] with this encoding's responses (and device): fit many models' features
+    /// without loading the responses again.
+    pub fn fit_features(&self, features: &Features, out: Option<&Path>, progress: Progress) -> Result<FitResult> {
+        let dataset = self.dataset;
+        let params = &self.params;
+        let meta = features.meta().clone();
+        let layers = check_layers(features, params)?;
+        let n_words = self.design().n_words();
+        // Validate the first layer against the dataset before writing anything.
+        let first = read_layer(features, layers.first().copied().unwrap_or(0), &n_words)?;
+        if let Some(name) = &meta.dataset
+            && name != dataset.name()
+        {
+            log::warn!(
+                "{}: features were extracted from dataset `{name}`, fitting on `{}` (word counts match)",
+                features.dir().display(),
+                dataset.name()
+            );
         }
-        results.push(LayerResult {
-            layer,
-            r: fit.r,
-            alphas: fit.folds.into_iter().map(|f| f.alpha).collect(),
-            warnings: fit.warnings,
-        });
-        bar.inc(1);
+        let reliability = dataset.reliability()?;
+        if let Some(out) = out {
+            std::fs::create_dir_all(out).map_err(|e| Error::io("creating", out, e))?;
+        }
+        let mut results = Vec::with_capacity(layers.len());
+        let bar = progress.bar(layers.len() as u64, format!("fitting {}", meta.model));
+        let mut first = Some(first);
+        for &layer in &layers {
+            let x = match first.take() {
+                Some(x) => x,
+                None => read_layer(features, layer, &n_words)?,
+            };
+            bar.set_message(format!("{} layer {layer}", meta.model));
+            let fit = self.fit_layer(&x, &mut |_, _| {})?;
+            drop(x);
+            if let Some(out) = out {
+                dataset.mask().write_map(&out.join(r_map_name(layer)), &fit.r)?;
+            }
+            results.push(LayerResult {
+                layer,
+                r: fit.r,
+                alphas: fit.folds.into_iter().map(|f| f.alpha).collect(),
+                warnings: fit.warnings,
+            });
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        summarise_warnings(&meta.model, &results);
+        let result = FitResult {
+            features: meta,
+            dataset: dataset.name().to_string(),
+            mask: dataset.mask().clone(),
+            reliability,
+            params: params.clone(),
+            layers: results,
+        };
+        if let Some(out) = out {
+            write_outputs(&result, &self.backend_info(), features.dir(), out)?;
+        }
+        Ok(result)
     }
-    bar.finish_and_clear();
-    summarise_warnings(&meta.model, &results);
-    let result = FitResult {
-        features: meta,
-        dataset: dataset.name().to_string(),
-        mask: dataset.mask().clone(),
-        reliability,
-        params: params.clone(),
-        layers: results,
-    };
-    if let Some(out) = out {
-        write_outputs(&result, features.dir(), out)?;
-    }
-    Ok(result)
 }
 
 fn read_layer(features: &Features, layer: usize, n_words: &[usize]) -> Result<Vec<Mat<f32>>> {
@@ -366,7 +498,7 @@ fn read_layer(features: &Features, layer: usize, n_words: &[usize]) -> Result<Ve
     })
 }
 
-fn write_outputs(result: &FitResult, features_dir: &Path, out: &Path) -> Result<()> {
+fn write_outputs(result: &FitResult, backend: &serde_json::Value, features_dir: &Path, out: &Path) -> Result<()> {
     let mut scores = crate::tables::scores_frame(result)?;
     let mut summary = crate::tables::summary_frame(result)?;
     crate::tables::write_table(&mut scores, &out.join("scores"))?;
@@ -399,7 +531,8 @@ fn write_outputs(result: &FitResult, features_dir: &Path, out: &Path) -> Result<
         "hrf": result.params.hrf.name(),
         "cv": result.params.cv.name(),
         "alphas": result.params.alphas,
-        "device": "cpu",
+        "device": result.params.device.name(),
+        "backend": backend,
         "n_voxels": result.mask.n_voxels(),
         "layers": layers,
     });

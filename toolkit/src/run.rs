@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::demo::{DEMO_LADDER, OracleLadder};
-use crate::encoding::{FitParams, fit_features};
+use crate::encoding::{Encoding, FitParams};
 use crate::error::{Error, Result};
 use crate::extract::{FeatureExtractor, extract_features, open_model};
 use crate::plugins::Discovery;
@@ -186,6 +186,9 @@ pub fn run_models(
     )?;
     let bar = progress.bar(2 * models.len() as u64, "study");
     let mut outcomes = Vec::with_capacity(models.len());
+    // Loaded once, at the first fit: the responses (on the GPU with --device cuda) serve every
+    // model.
+    let mut encoding: Option<Encoding<'_>> = None;
     for model in models {
         let name = model.key_name();
         let features_dir = out.join("features").join(&name);
@@ -214,7 +217,12 @@ pub fn run_models(
         let reuse_fit = reuse_features && results_dir.join("fit.json").is_file() && key_matches(&results_dir, &fit_key);
         if !reuse_fit {
             let features = Features::open(&features_dir)?;
-            fit_features(dataset, &features, fit, Some(&results_dir), Progress::Quiet)?;
+            if encoding.is_none() {
+                encoding = Some(Encoding::new(dataset, fit.clone(), Progress::Quiet)?);
+            }
+            if let Some(encoding) = &encoding {
+                encoding.fit_features(&features, Some(&results_dir), Progress::Quiet)?;
+            }
             write_key(&results_dir, &fit_key)?;
         }
         bar.inc(1);

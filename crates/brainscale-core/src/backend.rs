@@ -8,13 +8,32 @@
 //! implements the same trait. The backend is an explicit value passed to every fit: there is no
 //! global "current backend".
 
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{Result, shape_err};
+use crate::ridge::Spectrum;
+
+/// Memory of a backend's device, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceMemory {
+    /// Free now.
+    pub free: u64,
+    /// In total.
+    pub total: u64,
+}
 
 /// Large-matrix operations of the encoding core, in f32.
-pub trait Backend {
+///
+/// The required operations are the products, linear combinations and column-wise Pearson
+/// sums the solver runs on every voxel batch. The provided ones have host defaults that a
+/// device backend may replace: [`Backend::spectra`] (the f64 eigendecompositions, by default on
+/// the host with faer, several at once on the rayon pool), [`Backend::memory`] (device memory,
+/// for sizing voxel batches) and [`Backend::direct_scoring`] (a hint for the solver's choice of
+/// validation scorer). The conformance suite of every implementation is
+/// [`crate::testing::check_backend`].
+pub trait Backend: Sync {
     /// A matrix living on the backend's device.
     type Matrix: Send + Sync;
 
@@ -24,20 +43,65 @@ pub trait Backend {
     fn upload(&self, m: MatRef<'_, f32>) -> Result<Self::Matrix>;
     /// Copies a device matrix to the host.
     fn download(&self, m: &Self::Matrix) -> Result<Mat<f32>>;
+    /// Moves a device matrix to the host (a copy on a device; no copy on the host backend).
+    fn take_host(&self, m: Self::Matrix) -> Result<Mat<f32>> {
+        self.download(&m)
+    }
     /// (rows, columns).
     fn shape(&self, m: &Self::Matrix) -> (usize, usize);
-    /// A copy of rows `start..start + len`.
-    fn rows(&self, m: &Self::Matrix, start: usize, len: usize) -> Result<Self::Matrix>;
+    /// A copy of columns `start..start + len`.
+    fn cols(&self, m: &Self::Matrix, start: usize, len: usize) -> Result<Self::Matrix>;
     /// `a · b`.
     fn matmul(&self, a: &Self::Matrix, b: &Self::Matrix) -> Result<Self::Matrix>;
     /// `aᵀ · b`.
     fn matmul_tn(&self, a: &Self::Matrix, b: &Self::Matrix) -> Result<Self::Matrix>;
+    /// `a · [b₀; b₁; …]`: `a` times the row-wise stack of `blocks` (the columns of `a` split
+    /// into consecutive groups of `rows(bᵢ)`). The default multiplies column slices of `a` and
+    /// sums; backends override it to avoid the temporaries.
+    fn matmul_stacked(&self, a: &Self::Matrix, blocks: &[&Self::Matrix]) -> Result<Self::Matrix> {
+        let (_, width) = self.shape(a);
+        let total: usize = blocks.iter().map(|b| self.shape(b).0).sum();
+        if blocks.is_empty() || total != width {
+            return Err(shape_err("matmul_stacked", format!("blocks of {width} rows in all"), total));
+        }
+        let mut products = Vec::with_capacity(blocks.len());
+        let mut offset = 0;
+        for b in blocks {
+            let rows = self.shape(b).0;
+            products.push(self.matmul(&self.cols(a, offset, rows)?, b)?);
+            offset += rows;
+        }
+        let terms: Vec<(f32, &Self::Matrix)> = products.iter().map(|m| (1.0, m)).collect();
+        self.lin_comb(&terms)
+    }
     /// `Σ cᵢ · mᵢ` over `terms` (all of one shape; at least one term).
     fn lin_comb(&self, terms: &[(f32, &Self::Matrix)]) -> Result<Self::Matrix>;
     /// Pearson r between each column of each row block of `pred` and the same column of
     /// `target`. `pred` stacks `k` blocks of `n` rows (`n` = rows of `target`); the result
     /// holds `k * n_columns` values, block-major: `r[b * n_columns + j]`. Zero variance gives 0.
     fn column_pearson_blocks(&self, pred: &Self::Matrix, target: &Self::Matrix) -> Result<Vec<f64>>;
+
+    /// Eigendecompositions of symmetric positive semi-definite f64 matrices (lower triangles
+    /// read), in order. The default runs them on the host with faer, concurrently on the rayon
+    /// pool (faer's eigensolver does not use a second core by itself).
+    fn spectra(&self, matrices: &[MatRef<'_, f64>], what: &str) -> Result<Vec<Spectrum>> {
+        matrices.par_iter().map(|m| Spectrum::of(*m, what)).collect()
+    }
+    /// The device's memory, when it has its own (None: host memory, no batch limit).
+    fn memory(&self) -> Result<Option<DeviceMemory>> {
+        Ok(None)
+    }
+    /// Waits until the device has finished the work queued so far (for timing; a no-op on the
+    /// host).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Whether validation scores are best computed by stacked predictions on the device
+    /// (true for GPUs, where products are cheap and host round trips are not) rather than by
+    /// the host-side partial fractions of the primal form.
+    fn direct_scoring(&self) -> bool {
+        false
+    }
 }
 
 /// The CPU backend: faer matrix products on all cores (rayon).
@@ -72,11 +136,15 @@ impl Backend for Cpu {
         (m.nrows(), m.ncols())
     }
 
-    fn rows(&self, m: &Mat<f32>, start: usize, len: usize) -> Result<Mat<f32>> {
-        if start + len > m.nrows() {
-            return Err(shape_err("row slice", format!("rows {start}..{} within", start + len), m.nrows()));
+    fn take_host(&self, m: Mat<f32>) -> Result<Mat<f32>> {
+        Ok(m)
+    }
+
+    fn cols(&self, m: &Mat<f32>, start: usize, len: usize) -> Result<Mat<f32>> {
+        if start + len > m.ncols() {
+            return Err(shape_err("column slice", format!("columns {start}..{} within", start + len), m.ncols()));
         }
-        Ok(m.subrows(start, len).to_owned())
+        Ok(m.subcols(start, len).to_owned())
     }
 
     fn matmul(&self, a: &Mat<f32>, b: &Mat<f32>) -> Result<Mat<f32>> {
@@ -93,21 +161,44 @@ impl Backend for Cpu {
         Ok(c)
     }
 
+    fn matmul_stacked(&self, a: &Mat<f32>, blocks: &[&Mat<f32>]) -> Result<Mat<f32>> {
+        let total: usize = blocks.iter().map(|b| b.nrows()).sum();
+        if blocks.is_empty() || total != a.ncols() {
+            return Err(shape_err("matmul_stacked", format!("blocks of {} rows in all", a.ncols()), total));
+        }
+        let n_cols = blocks[0].ncols();
+        if let Some(b) = blocks.iter().find(|b| b.ncols() != n_cols) {
+            return Err(shape_err("matmul_stacked", format!("{n_cols} columns in every block"), b.ncols()));
+        }
+        let mut c = Mat::<f32>::zeros(a.nrows(), n_cols);
+        let mut offset = 0;
+        for (i, b) in blocks.iter().enumerate() {
+            let accum = if i == 0 { Accum::Replace } else { Accum::Add };
+            let a_block = a.as_ref().subcols(offset, b.nrows());
+            faer::linalg::matmul::matmul(c.as_mut(), accum, a_block, b.as_ref(), 1.0, Par::rayon(0));
+            offset += b.nrows();
+        }
+        Ok(c)
+    }
+
     fn lin_comb(&self, terms: &[(f32, &Mat<f32>)]) -> Result<Mat<f32>> {
-        let Some(&(c0, first)) = terms.first() else {
+        let Some(&(_, first)) = terms.first() else {
             return Err(shape_err("lin_comb", "at least one term", 0));
         };
-        let mut out = first * faer::Scale(c0);
-        for &(c, m) in &terms[1..] {
-            if (m.nrows(), m.ncols()) != (out.nrows(), out.ncols()) {
-                return Err(shape_err(
-                    "lin_comb",
-                    format!("{} x {}", out.nrows(), out.ncols()),
-                    format!("{} x {}", m.nrows(), m.ncols()),
-                ));
-            }
-            faer::zip!(out.as_mut(), m.as_ref()).for_each(|faer::unzip!(o, m)| *o += c * *m);
+        let (rows, cols) = (first.nrows(), first.ncols());
+        if let Some((_, m)) = terms.iter().find(|(_, m)| (m.nrows(), m.ncols()) != (rows, cols)) {
+            return Err(shape_err("lin_comb", format!("{rows} x {cols}"), format!("{} x {}", m.nrows(), m.ncols())));
         }
+        let mut out = Mat::<f32>::zeros(rows, cols);
+        // Memory-bound: split the columns over the cores.
+        const CHUNK: usize = 64;
+        out.as_mut().par_col_chunks_mut(CHUNK).enumerate().for_each(|(i, mut chunk)| {
+            let start = i * CHUNK;
+            for &(c, m) in terms {
+                let m = m.as_ref().subcols(start, chunk.ncols());
+                faer::zip!(chunk.rb_mut(), m).for_each(|faer::unzip!(o, m)| *o += c * *m);
+            }
+        });
         Ok(out)
     }
 
@@ -224,4 +315,104 @@ pub fn pearson_f32(x: &[f32], y: &[f32]) -> f64 {
         syy += dy * dy;
     }
     if sxx <= 0.0 || syy <= 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
+}
+
+/// Seconds spent per stage by a [`Timed`] backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Host to device and back (`upload`, `download`, `take_host`).
+    pub transfers: f64,
+    /// Products and linear combinations (`matmul*`, `lin_comb`, `cols`).
+    pub products: f64,
+    /// The f64 eigendecompositions (`spectra`).
+    pub factorizations: f64,
+    /// Pearson sums (`column_pearson_blocks`).
+    pub scoring: f64,
+    /// The lowest free device memory seen, in bytes (None on the host).
+    pub min_free: Option<u64>,
+}
+
+/// A backend that times each operation of another, waiting for the device after each one
+/// ([`Backend::synchronize`]), so that the stages of a fit can be told apart (at the cost of
+/// the overlap a device would otherwise get). Everything else is forwarded unchanged.
+pub struct Timed<'a, B: Backend> {
+    inner: &'a B,
+    times: std::sync::Mutex<StageTimes>,
+}
+
+impl<'a, B: Backend> Timed<'a, B> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a B) -> Self {
+        Self { inner, times: std::sync::Mutex::new(StageTimes::default()) }
+    }
+
+    /// The times so far.
+    pub fn times(&self) -> StageTimes {
+        self.times.lock().map(|t| *t).unwrap_or_default()
+    }
+
+    fn time<T>(&self, stage: fn(&mut StageTimes) -> &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let start = std::time::Instant::now();
+        let out = f()?;
+        self.inner.synchronize()?;
+        let seconds = start.elapsed().as_secs_f64();
+        if let Ok(mut t) = self.times.lock() {
+            *stage(&mut t) += seconds;
+        }
+        Ok(out)
+    }
+}
+
+impl<B: Backend> Backend for Timed<'_, B> {
+    type Matrix = B::Matrix;
+
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn upload(&self, m: MatRef<'_, f32>) -> Result<B::Matrix> {
+        self.time(|t| &mut t.transfers, || self.inner.upload(m))
+    }
+    fn download(&self, m: &B::Matrix) -> Result<Mat<f32>> {
+        self.time(|t| &mut t.transfers, || self.inner.download(m))
+    }
+    fn take_host(&self, m: B::Matrix) -> Result<Mat<f32>> {
+        self.time(|t| &mut t.transfers, || self.inner.take_host(m))
+    }
+    fn shape(&self, m: &B::Matrix) -> (usize, usize) {
+        self.inner.shape(m)
+    }
+    fn cols(&self, m: &B::Matrix, start: usize, len: usize) -> Result<B::Matrix> {
+        self.time(|t| &mut t.products, || self.inner.cols(m, start, len))
+    }
+    fn matmul(&self, a: &B::Matrix, b: &B::Matrix) -> Result<B::Matrix> {
+        self.time(|t| &mut t.products, || self.inner.matmul(a, b))
+    }
+    fn matmul_tn(&self, a: &B::Matrix, b: &B::Matrix) -> Result<B::Matrix> {
+        self.time(|t| &mut t.products, || self.inner.matmul_tn(a, b))
+    }
+    fn matmul_stacked(&self, a: &B::Matrix, blocks: &[&B::Matrix]) -> Result<B::Matrix> {
+        self.time(|t| &mut t.products, || self.inner.matmul_stacked(a, blocks))
+    }
+    fn lin_comb(&self, terms: &[(f32, &B::Matrix)]) -> Result<B::Matrix> {
+        self.time(|t| &mut t.products, || self.inner.lin_comb(terms))
+    }
+    fn column_pearson_blocks(&self, pred: &B::Matrix, target: &B::Matrix) -> Result<Vec<f64>> {
+        let free = self.inner.memory()?.map(|m| m.free);
+        if let (Some(free), Ok(mut t)) = (free, self.times.lock()) {
+            t.min_free = Some(t.min_free.map_or(free, |m| m.min(free)));
+        }
+        self.time(|t| &mut t.scoring, || self.inner.column_pearson_blocks(pred, target))
+    }
+    fn spectra(&self, matrices: &[MatRef<'_, f64>], what: &str) -> Result<Vec<Spectrum>> {
+        self.time(|t| &mut t.factorizations, || self.inner.spectra(matrices, what))
+    }
+    fn memory(&self) -> Result<Option<DeviceMemory>> {
+        self.inner.memory()
+    }
+    fn synchronize(&self) -> Result<()> {
+        self.inner.synchronize()
+    }
+    fn direct_scoring(&self) -> bool {
+        self.inner.direct_scoring()
+    }
 }

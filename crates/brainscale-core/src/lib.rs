@@ -38,7 +38,9 @@ pub mod hrf;
 pub mod ridge;
 pub mod simulate;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub use backend::{Backend, Cpu};
+pub use backend::{Backend, Cpu, DeviceMemory, StageTimes, Timed};
 pub use error::{CoreError, Result};
 pub use hrf::Hrf;

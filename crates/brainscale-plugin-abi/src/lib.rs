@@ -37,6 +37,7 @@
 
 use core::ffi::c_char;
 
+pub mod backend;
 pub mod matching;
 
 /// Major version of this ABI: a plugin with another major version is refused.

@@ -129,7 +129,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Runs `body`, turning an error or a panic into a status and the last-error message.
-fn guard(body: impl FnOnce() -> Result<(), PluginError>) -> Status {
+pub(crate) fn guard(body: impl FnOnce() -> Result<(), PluginError>) -> Status {
     install_panic_hook();
     let outer = IN_CALL.try_with(|c| c.replace(true)).unwrap_or(false);
     let result = catch_unwind(AssertUnwindSafe(body));
@@ -153,7 +153,7 @@ fn guard(body: impl FnOnce() -> Result<(), PluginError>) -> Status {
 
 /// # Safety
 /// `ptr` is null or a NUL-terminated string valid for the call.
-unsafe fn read_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, PluginError> {
+pub(crate) unsafe fn read_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, PluginError> {
     if ptr.is_null() {
         return Err(PluginError::invalid(format!("{what} is a null pointer")));
     }
@@ -168,7 +168,7 @@ fn forced_panic(point: PanicPoint, slot_point: Option<PanicPoint>, name: &str) {
     }
 }
 
-unsafe extern "C" fn last_error() -> *const c_char {
+pub(crate) unsafe extern "C" fn last_error() -> *const c_char {
     static EMPTY: &CStr = c"";
     catch_unwind(|| LAST_ERROR.try_with(|e| e.borrow().as_ptr()).unwrap_or(EMPTY.as_ptr())).unwrap_or(EMPTY.as_ptr())
 }
@@ -298,7 +298,7 @@ unsafe extern "C" fn free_matrix(matrix: FloatMatrix) {
     drop(boxed);
 }
 
-unsafe extern "C" fn free_string(s: *mut c_char) {
+pub(crate) unsafe extern "C" fn free_string(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: `s` comes from `CString::into_raw` in `describe`.
         drop(unsafe { CString::from_raw(s) });

@@ -54,6 +54,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "backend")]
+pub mod backend;
 mod error;
 mod ffi;
 mod options;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use brainscale::core::Hrf;
 use brainscale::core::ridge::{CvMode, logspace};
 use brainscale::data::{Dataset, Features, synth};
-use brainscale::encoding::{Device, FitParams, fit_features, write_design};
+use brainscale::encoding::{CoreBackend, Device, FitParams, fit_features, write_design};
 use brainscale::extract::{extract_features, open_model, parse_option};
 use brainscale::plugins::{Discovery, discover, search_dirs};
 use brainscale::progress::Progress;
@@ -95,15 +95,11 @@ enum Command {
         /// HRF: `glover` (nilearn 0.10, the paper's) or `glover-nilearn-0.11`.
         #[arg(long, default_value = "glover")]
         hrf: String,
-        /// Device for the encoding core: `cpu` or `cuda`.
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        core: CoreArgs,
         /// Only these layers (comma-separated).
         #[arg(long, value_delimiter = ',')]
         layers: Option<Vec<usize>>,
-        /// Voxels per solver batch (memory grows linearly with it).
-        #[arg(long, default_value_t = 4096)]
-        voxel_batch: usize,
     },
     /// Extract per-word features of every run and layer with a plugin; write a features folder.
     #[command(after_help = MODEL_HELP)]
@@ -173,6 +169,12 @@ enum Command {
         /// Permutations of the lateralization test.
         #[arg(long, default_value_t = 10_000)]
         permutations: usize,
+        #[command(flatten)]
+        core: CoreArgs,
+        /// Data type the language models run in: f32 (default, the paper's), bf16 (the fast
+        /// path on a GPU; README 'GPU' gives its effect on features and scores) or f16.
+        #[arg(long, value_parser = ["f32", "bf16", "f16"])]
+        dtype: Option<String>,
     },
     /// Tables, statistics and maps of a study from results folders (`brainscale fit --out`).
     Analyze {
@@ -247,6 +249,46 @@ enum Command {
         #[arg(long)]
         registry: Option<PathBuf>,
     },
+}
+
+/// Where and how the encoding core runs (`fit`, `run`).
+#[derive(clap::Args, Clone, Debug)]
+struct CoreArgs {
+    /// Device: `cpu`, or `cuda[:N]` (GPU N, through the backend library
+    /// libbrainscale_backend_candle built by scripts/gpu-kit.sh). `run` also extracts the
+    /// language models on the GPU.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Encoding-core backend: `faer` (the CPU default) or `candle` (the loaded library: the only
+    /// one on cuda; on cpu it runs candle's CPU device, slower, for parity checks).
+    #[arg(long, value_parser = ["faer", "candle"])]
+    backend: Option<String>,
+    /// Voxels per solver batch (memory grows linearly with it), or `auto`: 4,096 on the CPU,
+    /// as many as the GPU's free memory holds on cuda.
+    #[arg(long, default_value = "auto")]
+    voxel_batch: String,
+}
+
+impl CoreArgs {
+    /// Fills `params` (device, backend, batch; the backend library is looked for in
+    /// `plugin_dirs` first).
+    fn apply(&self, params: &mut FitParams, plugin_dirs: &[PathBuf]) -> anyhow::Result<()> {
+        params.device = Device::from_name(&self.device)
+            .with_context(|| format!("--device {:?}: expected `cpu`, `cuda` or `cuda:N`", self.device))?;
+        params.backend = self.backend.as_deref().and_then(CoreBackend::from_name);
+        params.voxel_batch = match self.voxel_batch.as_str() {
+            "auto" => None,
+            n => Some(
+                n.parse::<usize>()
+                    .ok()
+                    .filter(|&b| b > 0)
+                    .with_context(|| format!("--voxel-batch {n:?}: expected a positive number or `auto`"))?,
+            ),
+        };
+        params.plugin_dirs = plugin_dirs.to_vec();
+        params.resolved_backend()?;
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]
@@ -364,16 +406,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_design(&ds, &features, layer, parse_hrf(&hrf)?, &out)?;
             println!("wrote {}", out.display());
         }
-        Command::Fit { features, dataset, data_dir, out, cv, alphas, hrf, device, layers, voxel_batch } => {
-            let params = FitParams {
+        Command::Fit { features, dataset, data_dir, out, cv, alphas, hrf, core, layers } => {
+            let mut params = FitParams {
                 cv: CvMode::from_name(&cv).with_context(|| format!("--cv {cv:?}: expected `paper` or `voxelwise`"))?,
                 alphas: parse_alphas(&alphas)?,
                 hrf: parse_hrf(&hrf)?,
-                voxel_batch,
-                device: Device::from_name(&device)
-                    .with_context(|| format!("--device {device:?}: expected `cpu` or `cuda`"))?,
                 layers,
+                ..FitParams::default()
             };
+            core.apply(&mut params, &[])?;
             let ds = open_dataset(&dataset, data_dir.as_deref())?;
             let features = Features::open(&features)?;
             let result = fit_features(&ds, &features, &params, Some(&out), progress)?;
@@ -410,7 +451,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("wrote {}", out.display());
         }
-        Command::Run { dataset, data_dir, models, out, plugin_dir, permutations } => {
+        Command::Run { dataset, data_dir, models, out, plugin_dir, permutations, core, dtype } => {
+            let mut fit_params = FitParams::default();
+            core.apply(&mut fit_params, &plugin_dir)?;
+            // Language models follow the encoding core's device; baselines take no device.
+            let mut lm_options = serde_json::Map::new();
+            if let brainscale::encoding::Device::Cuda(_) = fit_params.device {
+                lm_options.insert("device".into(), "cuda".into());
+            }
+            if let Some(d) = &dtype {
+                lm_options.insert("dtype".into(), d.as_str().into());
+            }
             let plugins = discover_plugins(&plugin_dir)?;
             let demo = dataset.is_none() && models.is_empty();
             let ds = match &dataset {
@@ -438,11 +489,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 specs
                     .iter()
-                    .map(|m| brainscale::run::StudyModel::Plugin { spec: m.clone(), options: serde_json::json!({}) })
+                    .map(|m| {
+                        let baseline = m.starts_with("random-") || m.starts_with("glove:");
+                        let options = if baseline { serde_json::json!({}) } else { lm_options.clone().into() };
+                        brainscale::run::StudyModel::Plugin { spec: m.clone(), options }
+                    })
                     .collect()
             };
-            let outcomes =
-                brainscale::run::run_models(&ds, &study_models, &FitParams::default(), &plugins, &out, progress)?;
+            let outcomes = brainscale::run::run_models(&ds, &study_models, &fit_params, &plugins, &out, progress)?;
             for o in &outcomes {
                 let how = match o.reused {
                     (true, true) => "reused",

@@ -24,6 +24,7 @@
 //! }
 //! ```
 
+pub mod backend;
 mod loaded;
 
 use std::ffi::{CStr, c_char};
@@ -57,10 +58,15 @@ pub fn search_dirs(plugin_dirs: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Whether a file name is a plugin's: `{DLL_PREFIX}brainscale_*{DLL_SUFFIX}`.
+/// Backend libraries of the encoding core (`{DLL_PREFIX}brainscale_backend_*`) are not plugins.
 pub fn is_plugin_file_name(name: &str) -> bool {
     let prefix = format!("{}brainscale_", std::env::consts::DLL_PREFIX);
+    let backend = format!("{}{}", std::env::consts::DLL_PREFIX, brainscale_plugin_abi::backend::BACKEND_FILE_PREFIX);
     let suffix = std::env::consts::DLL_SUFFIX;
-    name.starts_with(&prefix) && name.ends_with(suffix) && name.len() > prefix.len() + suffix.len()
+    name.starts_with(&prefix)
+        && !name.starts_with(&backend)
+        && name.ends_with(suffix)
+        && name.len() > prefix.len() + suffix.len()
 }
 
 /// The stage at which loading a library failed.
@@ -323,6 +329,7 @@ mod tests {
         assert!(!is_plugin_file_name(&format!("{pre}brainscale_{suf}")));
         assert!(!is_plugin_file_name(&format!("{pre}conformance_test_plugin{suf}")));
         assert!(!is_plugin_file_name(&format!("{pre}brainscale_baselines.rlib")));
+        assert!(!is_plugin_file_name(&format!("{pre}brainscale_backend_candle{suf}")));
     }
 
     #[test]

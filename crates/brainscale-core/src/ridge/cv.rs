@@ -9,9 +9,13 @@
 //! processed in batches of [`RidgeCvParams::voxel_batch`] columns so that device and host
 //! memory stay bounded whatever the number of voxels.
 
-use faer::{Mat, MatRef};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::factor::{Form, Spectrum, mm, mm_nt, mm_tn};
+use faer::{Mat, MatRef};
+use rayon::prelude::*;
+
+use super::factor::{Form, Spectrum, mm, mm_tn};
 use super::path::{AlphaPath, centred_norms};
 use crate::backend::Backend;
 use crate::error::{CoreError, Result, shape_err};
@@ -218,7 +222,30 @@ impl RidgeCv {
         data: &RunData<'_>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<RidgeCvFit> {
-        let solver = Solver::new(backend, data, &self.params)?;
+        self.run(backend, data, None, progress)
+    }
+
+    /// As [`RidgeCv::fit_with_progress`], with the responses already on the device
+    /// ([`Resident::upload`] of the same `y`): a device backend then moves only the layer's
+    /// regressors and predictors.
+    pub fn fit_resident<B: Backend>(
+        &self,
+        backend: &B,
+        data: &RunData<'_>,
+        resident: &Resident<B>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<RidgeCvFit> {
+        self.run(backend, data, Some(resident), progress)
+    }
+
+    fn run<B: Backend>(
+        &self,
+        backend: &B,
+        data: &RunData<'_>,
+        resident: Option<&Resident<B>>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<RidgeCvFit> {
+        let solver = Solver::new(backend, data, &self.params, resident)?;
         let fit = match self.params.mode {
             CvMode::Paper => solver.paper(progress)?,
             CvMode::Voxelwise => solver.voxelwise(progress)?,
@@ -243,6 +270,35 @@ pub(super) struct Solver<'d, 'b, B: Backend> {
     kernel: Option<Mat<f64>>,
     /// Primal: per-run design on the backend.
     x_dev: Vec<B::Matrix>,
+    /// The responses already on the device, when the caller keeps them there.
+    resident: Option<&'d Resident<B>>,
+}
+
+/// The responses of every run uploaded once, to fit many layers (and models) without moving
+/// them again: [`RidgeCv::fit_resident`].
+pub struct Resident<B: Backend> {
+    y: Vec<B::Matrix>,
+    n_voxels: usize,
+    rows: Vec<usize>,
+}
+
+impl<B: Backend> Resident<B> {
+    /// Uploads `y` (one matrix per run, as in [`RunData`]).
+    pub fn upload(backend: &B, y: &[MatRef<'_, f32>]) -> Result<Self> {
+        let n_voxels = y.first().map_or(0, |m| m.ncols());
+        let rows = y.iter().map(|m| m.nrows()).collect();
+        let y = y.iter().map(|m| backend.upload(*m)).collect::<Result<_>>()?;
+        Ok(Self { y, n_voxels, rows })
+    }
+
+    /// Bytes held on the device.
+    pub fn bytes(&self) -> u64 {
+        self.rows.iter().map(|&r| (r * self.n_voxels * 4) as u64).sum()
+    }
+
+    fn matches(&self, data: &RunData<'_>) -> bool {
+        self.n_voxels == data.n_voxels() && self.rows == data.y.iter().map(|y| y.nrows()).collect::<Vec<_>>()
+    }
 }
 
 /// One voxel batch on the backend.
@@ -252,12 +308,31 @@ pub(super) struct Batch<B: Backend> {
     /// Primal: per-run `X_rᵀ Y_r` and their sum.
     xty: Vec<B::Matrix>,
     xty_sum: Option<B::Matrix>,
-    /// Dual: all runs' responses stacked.
-    y_all: Option<B::Matrix>,
 }
 
+/// A predictor built on the host, before its upload.
+enum HostPredictor {
+    /// The predictor itself.
+    Direct(Mat<f32>),
+    /// Stacked `W D_a` and the basis `Vᵀ` (or `Uᵀ`), multiplied on the backend.
+    Factored { scaled: Mat<f32>, basis_t: Mat<f32> },
+}
+
+/// Training sets (sorted run indices) and their spectra.
+pub(super) type Spectra = HashMap<Vec<usize>, Arc<Spectrum>>;
+
 impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
-    fn new(backend: &'b B, data: &'d RunData<'d>, params: &'d RidgeCvParams) -> Result<Self> {
+    fn new(
+        backend: &'b B,
+        data: &'d RunData<'d>,
+        params: &'d RidgeCvParams,
+        resident: Option<&'d Resident<B>>,
+    ) -> Result<Self> {
+        if let Some(res) = resident
+            && !res.matches(data)
+        {
+            return Err(shape_err("resident responses", "the runs and voxels of the data", "other shapes"));
+        }
         let n_runs = data.n_runs();
         let sizes: Vec<usize> = data.x.iter().map(|x| x.nrows()).collect();
         let total: usize = sizes.iter().sum();
@@ -272,34 +347,104 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
             offsets.push(acc);
             acc += s;
         }
-        let x64: Vec<Mat<f64>> =
-            data.x.iter().map(|x| Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] as f64)).collect();
-        let (mut gram, mut kernel, mut x_dev) = (Vec::new(), None, Vec::new());
+        let (mut x64, mut gram, mut kernel, mut x_dev) = (Vec::new(), Vec::new(), None, Vec::new());
         match form {
-            Form::Dual => {
-                let p = data.n_features();
-                let all = Mat::from_fn(total, p, |i, j| {
-                    let r = offsets.partition_point(|&o| o <= i) - 1;
-                    x64[r][(i - offsets[r], j)]
-                });
-                kernel = Some(mm_nt(all.as_ref(), all.as_ref()));
-            }
+            Form::Dual => kernel = Some(stacked_kernel(&data.x, total)),
             _ => {
+                x64 = data.x.iter().map(|x| Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] as f64)).collect();
                 gram = x64.iter().map(|x| mm_tn(x.as_ref(), x.as_ref())).collect();
                 x_dev = data.x.iter().map(|x| backend.upload(*x)).collect::<Result<_>>()?;
             }
         }
-        Ok(Self { backend, data, params, form, offsets, x64, gram, kernel, x_dev })
+        Ok(Self { backend, data, params, form, offsets, x64, gram, kernel, x_dev, resident })
     }
 
     pub(super) fn n_runs(&self) -> usize {
         self.data.n_runs()
     }
 
+    /// The stacked sample indices of the runs `train`, in order.
+    fn rows_of(&self, train: &[usize]) -> Vec<usize> {
+        train.iter().flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows()).collect()
+    }
+
+    /// The matrix whose spectrum serves every alpha on the training runs `train`: the Gram
+    /// matrix (primal) or the training kernel (dual).
+    fn train_matrix(&self, train: &[usize]) -> Result<Mat<f64>> {
+        match self.form {
+            Form::Dual => {
+                let k = self.kernel.as_ref().ok_or_else(|| internal("dual kernel missing"))?;
+                let rows = self.rows_of(train);
+                Ok(Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])]))
+            }
+            _ => {
+                let p = self.data.n_features();
+                let mut g = Mat::<f64>::zeros(p, p);
+                for &r in train {
+                    g += &self.gram[r];
+                }
+                Ok(g)
+            }
+        }
+    }
+
+    /// Adds to `cache` the spectra of the training sets `sets` it lacks, several at once
+    /// ([`Backend::spectra`]).
+    pub(super) fn add_spectra(&self, cache: &mut Spectra, sets: &[Vec<usize>]) -> Result<()> {
+        let mut missing: Vec<Vec<usize>> = Vec::new();
+        for s in sets {
+            if !cache.contains_key(s) && !missing.contains(s) {
+                missing.push(s.clone());
+            }
+        }
+        // At most a few matrices at a time: dual kernels of ~2,000 samples are 30 MB each.
+        let what = if self.form == Form::Dual { "kernel" } else { "Gram" };
+        for group in missing.chunks(rayon::current_num_threads().max(1)) {
+            let matrices: Vec<Mat<f64>> = group.iter().map(|s| self.train_matrix(s)).collect::<Result<_>>()?;
+            let refs: Vec<MatRef<'_, f64>> = matrices.iter().map(|m| m.as_ref()).collect();
+            let spectra = self.backend.spectra(&refs, what)?;
+            if spectra.len() != group.len() {
+                return Err(internal("the backend returned a wrong number of spectra"));
+            }
+            for (s, spectrum) in group.iter().zip(spectra) {
+                cache.insert(s.clone(), Arc::new(spectrum));
+            }
+        }
+        Ok(())
+    }
+
     /// For training runs `train` and query run `q`: the stacked predictors of `alphas`,
-    /// (alphas.len() * n_q) x width, uploaded as f32. Width: n_features (primal) or all stacked
-    /// samples (dual, zero outside the training rows).
-    pub(super) fn predictor(&self, train: &[usize], q: usize, alphas: &[f64]) -> Result<B::Matrix> {
+    /// (alphas.len() * n_q) x width, uploaded as f32. Width: n_features (primal) or the
+    /// training samples (dual, runs in the order of `train`). With one alpha, `spectrum` may be
+    /// None (a Cholesky solve then serves).
+    pub(super) fn predictor(
+        &self,
+        train: &[usize],
+        q: usize,
+        alphas: &[f64],
+        spectrum: Option<&Spectrum>,
+    ) -> Result<B::Matrix> {
+        let host = self.host_predictor(train, q, alphas, spectrum)?;
+        self.upload_predictor(host)
+    }
+
+    fn upload_predictor(&self, host: HostPredictor) -> Result<B::Matrix> {
+        let be = self.backend;
+        match host {
+            HostPredictor::Direct(f) => be.upload(f.as_ref()),
+            HostPredictor::Factored { scaled, basis_t } => {
+                be.matmul(&be.upload(scaled.as_ref())?, &be.upload(basis_t.as_ref())?)
+            }
+        }
+    }
+
+    fn host_predictor(
+        &self,
+        train: &[usize],
+        q: usize,
+        alphas: &[f64],
+        spectrum: Option<&Spectrum>,
+    ) -> Result<HostPredictor> {
         let nq = self.data.x[q].nrows();
         if let [alpha] = alphas {
             // One alpha: a Cholesky solve is cheaper than an eigendecomposition.
@@ -308,34 +453,31 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
                 _ => self.primal_solve(train, q, *alpha),
             };
             if let Some(f) = solved {
-                return self.backend.upload(f.as_ref());
+                return Ok(HostPredictor::Direct(f));
             }
         }
-        // Host, f64: the eigendecomposition and the query rows in the eigenbasis (W).
-        let (spectrum, w, basis_t) = match self.form {
+        let owned;
+        let spectrum = match spectrum {
+            Some(s) => s,
+            None => {
+                owned = Spectrum::of(self.train_matrix(train)?.as_ref(), "training")?;
+                &owned
+            }
+        };
+        // Host, f64: the query rows in the eigenbasis (W).
+        let (w, basis_t) = match self.form {
             Form::Dual => {
                 let k = self.kernel.as_ref().ok_or_else(|| internal("dual kernel missing"))?;
-                let rows: Vec<usize> =
-                    train.iter().flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows()).collect();
-                let k_tt = Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])]);
-                let s = Spectrum::of(k_tt.as_ref(), "kernel")?;
+                let rows = self.rows_of(train);
                 let k_qt = Mat::from_fn(nq, rows.len(), |i, j| k[(self.offsets[q] + i, rows[j])]);
-                let w = mm(k_qt.as_ref(), s.vectors.as_ref());
-                // Uᵀ spread over all stacked samples: zero columns outside the training rows.
-                let mut ut = Mat::<f32>::zeros(rows.len(), k.nrows());
-                for (c, &row) in rows.iter().enumerate() {
-                    for e in 0..rows.len() {
-                        ut[(e, row)] = s.vectors[(c, e)] as f32;
-                    }
-                }
-                (s, w, ut)
+                let w = mm(k_qt.as_ref(), spectrum.vectors.as_ref());
+                let n = rows.len();
+                (w, Mat::from_fn(n, n, |i, j| spectrum.vectors[(j, i)] as f32))
             }
             _ => {
                 let p = self.data.n_features();
-                let s = self.primal_spectrum(train)?;
-                let w = mm(self.x64[q].as_ref(), s.vectors.as_ref());
-                let vt = Mat::from_fn(p, p, |i, j| s.vectors[(j, i)] as f32);
-                (s, w, vt)
+                let w = mm(self.x64[q].as_ref(), spectrum.vectors.as_ref());
+                (w, Mat::from_fn(p, p, |i, j| spectrum.vectors[(j, i)] as f32))
             }
         };
         // Per alpha, W diag(1/(λ+α)), stacked; then one product with the basis on the backend.
@@ -349,28 +491,33 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
                 }
             }
         }
-        let be = self.backend;
-        be.matmul(&be.upload(scaled.as_ref())?, &be.upload(basis_t.as_ref())?)
+        Ok(HostPredictor::Factored { scaled, basis_t })
+    }
+
+    /// Single-alpha predictors of several (training runs, query run) pairs, built on the host
+    /// concurrently and uploaded in order.
+    pub(super) fn refit_predictors(&self, jobs: &[(Vec<usize>, usize, f64)]) -> Result<Vec<B::Matrix>> {
+        let host: Vec<HostPredictor> = jobs
+            .par_iter()
+            .map(|(train, q, alpha)| self.host_predictor(train, *q, &[*alpha], None))
+            .collect::<Result<_>>()?;
+        host.into_iter().map(|h| self.upload_predictor(h)).collect()
     }
 
     pub(super) fn batch(&self, start: usize, len: usize) -> Result<Batch<B>> {
         let be = self.backend;
-        let y: Vec<B::Matrix> = self.data.y.iter().map(|y| be.upload(y.subcols(start, len))).collect::<Result<_>>()?;
+        let y: Vec<B::Matrix> = match self.resident {
+            Some(res) => res.y.iter().map(|y| be.cols(y, start, len)).collect::<Result<_>>()?,
+            None => self.data.y.iter().map(|y| be.upload(y.subcols(start, len))).collect::<Result<_>>()?,
+        };
         match self.form {
-            Form::Dual => {
-                let total: usize = self.data.y.iter().map(|y| y.nrows()).sum();
-                let mut all = Mat::<f32>::zeros(total, len);
-                for (r, yr) in self.data.y.iter().enumerate() {
-                    all.as_mut().subrows_mut(self.offsets[r], yr.nrows()).copy_from(yr.subcols(start, len));
-                }
-                Ok(Batch { y, xty: Vec::new(), xty_sum: None, y_all: Some(be.upload(all.as_ref())?) })
-            }
+            Form::Dual => Ok(Batch { y, xty: Vec::new(), xty_sum: None }),
             _ => {
                 let xty: Vec<B::Matrix> =
                     self.x_dev.iter().zip(&y).map(|(x, y)| be.matmul_tn(x, y)).collect::<Result<_>>()?;
                 let terms: Vec<(f32, &B::Matrix)> = xty.iter().map(|m| (1.0, m)).collect();
                 let sum = be.lin_comb(&terms)?;
-                Ok(Batch { y, xty, xty_sum: Some(sum), y_all: None })
+                Ok(Batch { y, xty, xty_sum: Some(sum) })
             }
         }
     }
@@ -383,11 +530,16 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         self.backend.lin_comb(&terms)
     }
 
-    /// Predictions of `predictor` trained on all runs but `excluded`.
+    /// Predictions of `predictor` trained on all runs but `excluded` (dual: the runs not
+    /// excluded, in increasing order, are the predictor's column blocks).
     pub(super) fn predict(&self, batch: &Batch<B>, predictor: &B::Matrix, excluded: &[usize]) -> Result<B::Matrix> {
-        match &batch.y_all {
-            Some(y_all) => self.backend.matmul(predictor, y_all),
-            None => self.backend.matmul(predictor, &self.cross_products(batch, excluded)?),
+        match self.form {
+            Form::Dual => {
+                let blocks: Vec<&B::Matrix> =
+                    batch.y.iter().enumerate().filter(|(r, _)| !excluded.contains(r)).map(|(_, y)| y).collect();
+                self.backend.matmul_stacked(predictor, &blocks)
+            }
+            _ => self.backend.matmul(predictor, &self.cross_products(batch, excluded)?),
         }
     }
 
@@ -395,12 +547,8 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
     /// on a numerically indefinite matrix; the caller then uses the eigendecomposition).
     fn primal_solve(&self, train: &[usize], q: usize, alpha: f64) -> Option<Mat<f32>> {
         use faer::linalg::solvers::Solve;
-        let p = self.data.n_features();
-        let mut g = Mat::<f64>::zeros(p, p);
-        for &r in train {
-            g += &self.gram[r];
-        }
-        for k in 0..p {
+        let mut g = self.train_matrix(train).ok()?;
+        for k in 0..g.nrows() {
             g[(k, k)] += alpha;
         }
         let llt = g.llt(faer::Side::Lower).ok()?;
@@ -408,63 +556,99 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         Some(Mat::from_fn(ft.ncols(), ft.nrows(), |i, j| ft[(j, i)] as f32))
     }
 
-    /// Dual, one alpha: `K_qT (K_TT + α I)⁻¹`, spread over all stacked samples (zero outside
-    /// the training rows), by Cholesky (None if the factorisation fails).
+    /// Dual, one alpha: `K_qT (K_TT + α I)⁻¹` (training samples in the order of `train`), by
+    /// Cholesky (None if the factorisation fails).
     fn dual_solve(&self, train: &[usize], q: usize, alpha: f64) -> Option<Mat<f32>> {
         use faer::linalg::solvers::Solve;
         let k = self.kernel.as_ref()?;
-        let rows: Vec<usize> =
-            train.iter().flat_map(|&r| self.offsets[r]..self.offsets[r] + self.data.x[r].nrows()).collect();
+        let rows = self.rows_of(train);
         let nq = self.data.x[q].nrows();
         let k_tt =
             Mat::from_fn(rows.len(), rows.len(), |i, j| k[(rows[i], rows[j])] + if i == j { alpha } else { 0.0 });
         let k_tq = Mat::from_fn(rows.len(), nq, |i, j| k[(rows[i], self.offsets[q] + j)]);
         let llt = k_tt.llt(faer::Side::Lower).ok()?;
         let ft = llt.solve(k_tq.as_ref());
-        let mut full = Mat::<f32>::zeros(nq, k.nrows());
-        for (c, &row) in rows.iter().enumerate() {
-            for i in 0..nq {
-                full[(i, row)] = ft[(c, i)] as f32;
+        Some(Mat::from_fn(nq, rows.len(), |i, c| ft[(c, i)] as f32))
+    }
+
+    /// The voxel batches: `voxel_batch` columns, fewer where the device's free memory says so
+    /// (`per_voxel` bytes each).
+    pub(super) fn batches(&self, per_voxel: u64) -> Result<Vec<(usize, usize)>> {
+        let n = self.data.n_voxels();
+        let mut b = self.params.voxel_batch.min(n.max(1));
+        if let Some(mem) = self.backend.memory()? {
+            const RESERVE: u64 = 512 << 20;
+            let usable = (mem.free as f64 * 0.8) as u64;
+            let fit = (usable.saturating_sub(RESERVE) / per_voxel.max(1)) as usize;
+            if fit < b {
+                let rounded = fit / 128 * 128;
+                if rounded < 256.min(n) {
+                    return Err(CoreError::Backend {
+                        backend: self.backend.name(),
+                        message: format!(
+                            "not enough free device memory for a batch of 256 voxels ({} MiB free, {} kB per voxel): \
+                             free the device or use a smaller layer",
+                            mem.free >> 20,
+                            per_voxel / 1000
+                        ),
+                    });
+                }
+                b = rounded.max(1);
             }
         }
-        Some(full)
+        Ok((0..n.div_ceil(b)).map(|i| (i * b, b.min(n - i * b))).collect())
     }
 
-    /// Primal: the spectrum of the Gram matrix of the runs `train`.
-    fn primal_spectrum(&self, train: &[usize]) -> Result<Spectrum> {
+    /// Device bytes per voxel of a batch while `n_alpha_rows` stacked prediction rows are
+    /// scored (responses, cross-products, predictions and the scoring temporaries).
+    pub(super) fn per_voxel_bytes(&self, n_alpha_rows: usize) -> u64 {
+        let n: usize = self.data.y.iter().map(|y| y.nrows()).sum();
         let p = self.data.n_features();
-        let mut g = Mat::<f64>::zeros(p, p);
-        for &r in train {
-            g += &self.gram[r];
-        }
-        Spectrum::of(g.as_ref(), "Gram")
+        let words = match self.form {
+            Form::Dual => n + 6 * n_alpha_rows,
+            _ => n + (self.n_runs() + 2) * p + 6 * n_alpha_rows,
+        };
+        4 * words as u64
     }
 
-    pub(super) fn batches(&self) -> Vec<(usize, usize)> {
-        let (n, b) = (self.data.n_voxels(), self.params.voxel_batch);
-        (0..n.div_ceil(b)).map(|i| (i * b, b.min(n - i * b))).collect()
+    /// Rows of the largest stacked prediction: all alphas of the largest run.
+    pub(super) fn max_alpha_rows(&self) -> usize {
+        self.params.alphas.len() * self.data.x.iter().map(|x| x.nrows()).max().unwrap_or(0)
     }
 
     fn paper(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<RidgeCvFit> {
         let (n_runs, n_vox) = (self.n_runs(), self.data.n_voxels());
         let alphas = &self.params.alphas;
-        let batches = self.batches();
-        let total_steps = 2 * batches.len();
         let folds: Vec<(usize, Vec<usize>)> =
             (0..n_runs).map(|t| (t, (0..n_runs).filter(|&r| r != t).collect())).collect();
 
-        // Pass 1: validation scores of every alpha in every fold: by partial fractions in the
-        // primal form (path.rs), by stacked predictions in the dual.
-        let scorers: Vec<Scorer<B>> = folds
-            .iter()
-            .map(|(_, train)| match self.form {
-                Form::Dual => Ok(Scorer::Predict(self.predictor(&train[1..], train[0], alphas)?)),
-                _ => {
-                    let s = self.primal_spectrum(&train[1..])?;
-                    Ok(Scorer::Path(Box::new(AlphaPath::new(self.backend, &s, self.x64[train[0]].as_ref(), alphas)?)))
-                }
-            })
-            .collect::<Result<_>>()?;
+        // Pass 1: validation scores of every alpha in every fold: by stacked predictions in
+        // the dual form and on devices that prefer it, by partial fractions (path.rs) in the
+        // primal form on the host. Folds 1 and 2 train on the same runs: one spectrum each
+        // for the distinct training sets, computed concurrently.
+        let inner_sets: Vec<Vec<usize>> = folds.iter().map(|(_, train)| train[1..].to_vec()).collect();
+        let direct = self.form == Form::Dual || self.backend.direct_scoring();
+        // A few folds at a time (as many as threads), each spectrum dropped after its last
+        // use: dual spectra are ~70 MB each.
+        let mut spectra = Spectra::new();
+        let mut scorers: Vec<Scorer<B>> = Vec::with_capacity(n_runs);
+        let group = rayon::current_num_threads().max(1);
+        for first in (0..n_runs).step_by(group) {
+            let last = (first + group).min(n_runs);
+            self.add_spectra(&mut spectra, &inner_sets[first..last])?;
+            for ((_, train), set) in folds[first..last].iter().zip(&inner_sets[first..last]) {
+                let s = spectra.get(set).ok_or_else(|| internal("spectrum missing"))?;
+                scorers.push(if direct {
+                    Scorer::Predict(self.predictor(set, train[0], alphas, Some(s))?)
+                } else {
+                    Scorer::Path(Box::new(AlphaPath::new(self.backend, s, self.x64[train[0]].as_ref(), alphas)?))
+                });
+            }
+            spectra.retain(|set, _| inner_sets[last..].contains(set));
+        }
+        drop(spectra);
+        let batches = self.batches(self.per_voxel_bytes(self.max_alpha_rows()))?;
+        let total_steps = 2 * batches.len();
         let mut val_sum = vec![vec![0.0f64; alphas.len()]; n_runs];
         for (step, &(start, len)) in batches.iter().enumerate() {
             let batch = self.batch(start, len)?;
@@ -477,7 +661,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
                     }
                     Scorer::Path(path) => {
                         let norms = centred_norms(self.data.y[v].subcols(start, len));
-                        path.score(self.backend, &self.cross_products(&batch, &[*t, v])?, &batch.y[v], &norms)?
+                        path.score(self.backend, self.cross_products(&batch, &[*t, v])?, &batch.y[v], &norms)?
                     }
                 };
                 for (a, sum) in val_sum[*t].iter_mut().enumerate() {
@@ -492,8 +676,12 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let best: Vec<f64> = val_scores.iter().map(|s| alphas[argmax_first(s)]).collect();
 
         // Pass 2: refit with the chosen alpha on all training runs, score the test run.
-        let test_pred: Vec<B::Matrix> =
-            folds.iter().map(|(t, train)| self.predictor(train, *t, &[best[*t]])).collect::<Result<_>>()?;
+        let jobs: Vec<(Vec<usize>, usize, f64)> =
+            folds.iter().map(|(t, train)| (train.clone(), *t, best[*t])).collect();
+        let test_pred = self.refit_predictors(&jobs)?;
+        let batches = self.batches(self.per_voxel_bytes(self.data.x.iter().map(|x| x.nrows()).max().unwrap_or(0)))?;
+        let offset = total_steps - batches.len();
+        let total_steps = offset + batches.len();
         let mut r_folds = vec![vec![0.0f32; n_vox]; n_runs];
         for (step, &(start, len)) in batches.iter().enumerate() {
             let batch = self.batch(start, len)?;
@@ -504,7 +692,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
                     r_folds[*t][start + j] = v as f32;
                 }
             }
-            progress(batches.len() + step + 1, total_steps);
+            progress(offset + step + 1, total_steps);
         }
 
         let mut warnings = Vec::new();
@@ -538,6 +726,38 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let r = (0..n_vox).map(|j| (r_folds.iter().map(|f| f[j] as f64).sum::<f64>() / n) as f32).collect();
         RidgeCvFit { r, r_folds, folds, form: self.form, backend: self.backend.name(), warnings }
     }
+}
+
+/// The kernel `X Xᵀ` of all runs' samples stacked, in f64, from f32 designs: a block of
+/// feature columns at a time, so that no f64 copy of the design is held (the reliability fit
+/// of `prepare` has 25,870 "features").
+fn stacked_kernel(x: &[MatRef<'_, f32>], total: usize) -> Mat<f64> {
+    const BLOCK: usize = 1024;
+    let p = x.first().map_or(0, |m| m.ncols());
+    let mut k = Mat::<f64>::zeros(total, total);
+    let mut block = Mat::<f64>::zeros(total, BLOCK.min(p));
+    for start in (0..p).step_by(BLOCK) {
+        let width = BLOCK.min(p - start);
+        let mut row = 0;
+        for xr in x {
+            block.as_mut().subrows_mut(row, xr.nrows()).subcols_mut(0, width).copy_from(&Mat::<f64>::from_fn(
+                xr.nrows(),
+                width,
+                |i, j| xr[(i, start + j)] as f64,
+            ));
+            row += xr.nrows();
+        }
+        let b = block.as_ref().subcols(0, width);
+        faer::linalg::matmul::matmul(
+            k.as_mut(),
+            if start == 0 { faer::Accum::Replace } else { faer::Accum::Add },
+            b,
+            b.transpose(),
+            1.0,
+            faer::Par::rayon(0),
+        );
+    }
+    k
 }
 
 /// How a fold's validation run is scored for every alpha.

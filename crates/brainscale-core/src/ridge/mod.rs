@@ -10,7 +10,7 @@ mod factor;
 mod path;
 mod voxelwise;
 
-pub use cv::{CvMode, FoldAlpha, FoldResult, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
+pub use cv::{CvMode, FoldAlpha, FoldResult, Resident, RidgeCv, RidgeCvFit, RidgeCvParams, RunData, logspace};
 pub use factor::{Form, Spectrum};
 
 use faer::{Mat, MatRef};

@@ -84,40 +84,78 @@ impl<B: Backend> AlphaPath<B> {
 
     /// Pearson r of every alpha, `r[a * n_voxels + j]`, for cross-products `s` (p x n_voxels)
     /// of the training set, the validation responses `y` (n_v x n_voxels) and their centred
-    /// column norms `y_norms`.
-    pub(crate) fn score(&self, backend: &B, s: &B::Matrix, y: &B::Matrix, y_norms: &[f64]) -> Result<Vec<f64>> {
-        let b32 = backend.download(&backend.matmul(&self.vt, s)?)?;
-        // Numerator: Σ_k d_k B_kj C_kj (no cancellation: f32 is enough).
-        let mut e3 = backend.download(&backend.matmul(&self.wct, y)?)?;
-        faer::zip!(e3.as_mut(), b32.as_ref()).for_each(|faer::unzip!(e, b)| *e *= *b);
-        let mut num = Mat::<f32>::zeros(self.d32.nrows(), e3.ncols());
-        faer::linalg::matmul::matmul(num.as_mut(), Accum::Replace, self.d32.as_ref(), e3.as_ref(), 1.0, Par::rayon(0));
-        drop(e3);
-        // Variance: f64, the split terms cancel.
-        let b = to_f64(&b32);
-        drop(b32);
-        let (p, nv) = (b.nrows(), b.ncols());
-        let mut mb = Mat::<f64>::zeros(p, nv);
-        faer::linalg::matmul::matmul(mb.as_mut(), Accum::Replace, self.m.as_ref(), b.as_ref(), 1.0, Par::rayon(0));
-        // E1 = B ∘ (Q_c B), E2 = B ∘ (M B), in place.
-        let mut e1 = Mat::<f64>::from_fn(p, nv, |k, j| self.q_diag[k] * b[(k, j)]);
-        for &(k, l, q) in &self.close {
-            for j in 0..nv {
-                e1[(k, j)] += q * b[(l, j)];
-            }
-        }
-        faer::zip!(e1.as_mut(), b.as_ref()).for_each(|faer::unzip!(e, b)| *e *= *b);
-        faer::zip!(mb.as_mut(), b.as_ref()).for_each(|faer::unzip!(e, b)| *e *= *b);
-        let mut var = mm(self.d2.as_ref(), e1.as_ref());
-        faer::linalg::matmul::matmul(var.as_mut(), Accum::Add, self.d.as_ref(), mb.as_ref(), 2.0, Par::rayon(0));
+    /// column norms `y_norms`. The host part runs on column chunks in parallel.
+    pub(crate) fn score(&self, backend: &B, s: B::Matrix, y: &B::Matrix, y_norms: &[f64]) -> Result<Vec<f64>> {
+        let b32 = backend.take_host(backend.matmul(&self.vt, &s)?)?;
+        drop(s);
+        let e3 = backend.take_host(backend.matmul(&self.wct, y)?)?;
+        let (p, nv) = (b32.nrows(), b32.ncols());
         let n_alphas = self.d.nrows();
-        let mut r = vec![0.0f64; n_alphas * nv];
-        for a in 0..n_alphas {
-            for j in 0..nv {
-                let (v, norm) = (var[(a, j)], y_norms[j]);
-                if v > 0.0 && norm > 0.0 {
-                    r[a * nv + j] = num[(a, j)] as f64 / (v.sqrt() * norm);
+        const CHUNK: usize = 256;
+        let chunks: Vec<Vec<f64>> = (0..nv.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (start, len) = (c * CHUNK, CHUNK.min(nv - c * CHUNK));
+                let b32 = b32.as_ref().subcols(start, len);
+                // Numerator: Σ_k d_k B_kj C_kj (no cancellation: f32 is enough).
+                let mut e = e3.as_ref().subcols(start, len).to_owned();
+                faer::zip!(e.as_mut(), b32).for_each(|faer::unzip!(e, b)| *e *= *b);
+                let mut num = Mat::<f32>::zeros(n_alphas, len);
+                faer::linalg::matmul::matmul(
+                    num.as_mut(),
+                    Accum::Replace,
+                    self.d32.as_ref(),
+                    e.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
+                // Variance: f64, the split terms cancel.
+                let mut b = Mat::<f64>::zeros(p, len);
+                faer::zip!(b.as_mut(), b32).for_each(|faer::unzip!(o, v)| *o = *v as f64);
+                let mut mb = Mat::<f64>::zeros(p, len);
+                faer::linalg::matmul::matmul(mb.as_mut(), Accum::Replace, self.m.as_ref(), b.as_ref(), 1.0, Par::Seq);
+                // E1 = B ∘ (Q_c B), E2 = B ∘ (M B), in place.
+                let mut e1 = Mat::<f64>::zeros(p, len);
+                for j in 0..len {
+                    let (bj, e1j) = (b.col(j), e1.col_mut(j));
+                    for (k, out) in e1j.iter_mut().enumerate() {
+                        *out = self.q_diag[k] * bj[k];
+                    }
                 }
+                for &(k, l, q) in &self.close {
+                    for j in 0..len {
+                        e1[(k, j)] += q * b[(l, j)];
+                    }
+                }
+                faer::zip!(e1.as_mut(), b.as_ref()).for_each(|faer::unzip!(e, b)| *e *= *b);
+                faer::zip!(mb.as_mut(), b.as_ref()).for_each(|faer::unzip!(e, b)| *e *= *b);
+                let mut var = Mat::<f64>::zeros(n_alphas, len);
+                faer::linalg::matmul::matmul(
+                    var.as_mut(),
+                    Accum::Replace,
+                    self.d2.as_ref(),
+                    e1.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
+                faer::linalg::matmul::matmul(var.as_mut(), Accum::Add, self.d.as_ref(), mb.as_ref(), 2.0, Par::Seq);
+                let mut r = vec![0.0f64; n_alphas * len];
+                for a in 0..n_alphas {
+                    for j in 0..len {
+                        let (v, norm) = (var[(a, j)], y_norms[start + j]);
+                        if v > 0.0 && norm > 0.0 {
+                            r[a * len + j] = num[(a, j)] as f64 / (v.sqrt() * norm);
+                        }
+                    }
+                }
+                r
+            })
+            .collect();
+        let mut r = vec![0.0f64; n_alphas * nv];
+        for (c, chunk) in chunks.iter().enumerate() {
+            let (start, len) = (c * CHUNK, CHUNK.min(nv - c * CHUNK));
+            for a in 0..n_alphas {
+                r[a * nv + start..a * nv + start + len].copy_from_slice(&chunk[a * len..(a + 1) * len]);
             }
         }
         Ok(r)
@@ -134,11 +172,4 @@ pub(crate) fn centred_norms(y: MatRef<'_, f32>) -> Vec<f64> {
             y.col(j).iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>().sqrt()
         })
         .collect()
-}
-
-/// f32 -> f64, column by column.
-fn to_f64(m: &Mat<f32>) -> Mat<f64> {
-    let mut out = Mat::<f64>::zeros(m.nrows(), m.ncols());
-    faer::zip!(out.as_mut(), m.as_ref()).for_each(|faer::unzip!(o, v)| *o = *v as f64);
-    out
 }

@@ -9,7 +9,11 @@ use rand_distr::StandardNormal;
 use super::factor::{mm, mm_tn};
 use super::*;
 use crate::Cpu;
-use crate::stats::{pearson, zscore_columns};
+use crate::testing::{naive_paper, planted_runs};
+
+fn run_cv(xs: &[Mat<f32>], ys: &[Mat<f32>], params: RidgeCvParams) -> RidgeCvFit {
+    crate::testing::run_cv(&Cpu, xs, ys, params)
+}
 
 fn randn(rng: &mut StdRng, n: usize, p: usize) -> Mat<f64> {
     Mat::from_fn(n, p, |_, _| rng.sample::<f64, _>(StandardNormal))
@@ -62,166 +66,56 @@ fn alpha_to_zero_is_least_squares() {
     assert!(max_abs(&fit.coef, &lstsq) < 1e-9, "{}", max_abs(&fit.coef, &lstsq));
 }
 
-/// Runs with a planted signal of varying strength, z-scored per run.
-fn planted_runs(seed: u64, sizes: &[usize], p: usize, v: usize) -> (Vec<Mat<f32>>, Vec<Mat<f32>>) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let w = randn(&mut rng, p, v);
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for &n in sizes {
-        let x = randn(&mut rng, n, p);
-        let noise = randn(&mut rng, n, v);
-        let signal = mm(x.as_ref(), w.as_ref());
-        let mut y =
-            Mat::<f32>::from_fn(n, v, |i, j| (signal[(i, j)] * (j as f64 / v as f64) + 3.0 * noise[(i, j)]) as f32);
-        let mut x32 = Mat::<f32>::from_fn(n, p, |i, j| x[(i, j)] as f32);
-        zscore_columns(x32.as_mut());
-        zscore_columns(y.as_mut());
-        xs.push(x32);
-        ys.push(y);
+/// The conformance suite on faer, and on faer with a GPU's hints (direct stacked scoring in
+/// the primal form, a device memory limit that splits the voxels into batches).
+#[test]
+fn the_conformance_suite_passes_on_faer_and_with_device_hints() {
+    for line in crate::testing::check_backend(&Cpu).unwrap() {
+        println!("cpu: {line}");
     }
-    (xs, ys)
-}
-
-fn stack(ms: &[&Mat<f32>]) -> Mat<f64> {
-    let n: usize = ms.iter().map(|m| m.nrows()).sum();
-    let mut out = Mat::<f64>::zeros(n, ms[0].ncols());
-    let mut o = 0;
-    for m in ms {
-        for i in 0..m.nrows() {
-            for j in 0..m.ncols() {
-                out[(o + i, j)] = m[(i, j)] as f64;
-            }
-        }
-        o += m.nrows();
-    }
-    out
-}
-
-fn col_r(pred: &Mat<f64>, y: &Mat<f32>, j: usize) -> f64 {
-    let p: Vec<f64> = pred.col(j).iter().copied().collect();
-    let t: Vec<f64> = y.col(j).iter().map(|&v| v as f64).collect();
-    pearson(&p, &t)
-}
-
-/// SPEC 5's paper procedure written as plainly as possible.
-fn naive_paper(xs: &[Mat<f32>], ys: &[Mat<f32>], alphas: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let n_runs = xs.len();
-    let v = ys[0].ncols();
-    let mut r_sum = vec![0.0; v];
-    let mut best_alphas = Vec::new();
-    for t in 0..n_runs {
-        let train: Vec<usize> = (0..n_runs).filter(|&r| r != t).collect();
-        let (val, inner) = (train[0], &train[1..]);
-        let xi = stack(&inner.iter().map(|&r| &xs[r]).collect::<Vec<_>>());
-        let yi = stack(&inner.iter().map(|&r| &ys[r]).collect::<Vec<_>>());
-        let xv = stack(&[&xs[val]]);
-        let scores: Vec<f64> = alphas
-            .iter()
-            .map(|&alpha| {
-                let fit = Ridge::new(RidgeParams { alpha, form: Form::Auto }).fit(xi.as_ref(), yi.as_ref()).unwrap();
-                let pred = fit.predict(xv.as_ref()).unwrap();
-                (0..v).map(|j| col_r(&pred, &ys[val], j)).sum::<f64>() / v as f64
-            })
-            .collect();
-        let mut best = 0;
-        for (i, s) in scores.iter().enumerate() {
-            if *s > scores[best] {
-                best = i;
-            }
-        }
-        best_alphas.push(alphas[best]);
-        let xt = stack(&train.iter().map(|&r| &xs[r]).collect::<Vec<_>>());
-        let yt = stack(&train.iter().map(|&r| &ys[r]).collect::<Vec<_>>());
-        let fit =
-            Ridge::new(RidgeParams { alpha: alphas[best], form: Form::Auto }).fit(xt.as_ref(), yt.as_ref()).unwrap();
-        let pred = fit.predict(stack(&[&xs[t]]).as_ref()).unwrap();
-        for (j, r) in r_sum.iter_mut().enumerate() {
-            *r += col_r(&pred, &ys[t], j);
+    for free in [u64::MAX / 2, 1 << 30] {
+        for line in crate::testing::check_backend(&crate::testing::DeviceLike { free }).unwrap() {
+            println!("device-like ({free} B free): {line}");
         }
     }
-    (r_sum.into_iter().map(|r| r / n_runs as f64).collect(), best_alphas)
 }
 
-fn run_cv(xs: &[Mat<f32>], ys: &[Mat<f32>], params: RidgeCvParams) -> RidgeCvFit {
+#[test]
+fn too_little_device_memory_is_a_clear_error() {
+    let (xs, ys) = planted_runs(3, &[30, 31, 32], 4, 600);
     let data = RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).unwrap();
-    RidgeCv::new(params).unwrap().fit(&Cpu, &data).unwrap()
+    let err = RidgeCv::new(RidgeCvParams::default())
+        .unwrap()
+        .fit(&crate::testing::DeviceLike { free: 1 << 20 }, &data)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not enough free device memory"), "{err}");
+    // A limit that leaves room for a few hundred voxels: batches of 256, faer's r.
+    let limited = crate::testing::DeviceLike { free: ((512u64 << 20) + 3_500_000) * 10 / 8 };
+    let cv = RidgeCv::new(RidgeCvParams::default()).unwrap();
+    let (a, b) = (cv.fit(&Cpu, &data).unwrap(), cv.fit(&limited, &data).unwrap());
+    let d = a.r.iter().zip(&b.r).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(d < 1e-5, "{d}");
+    let mut steps = 0;
+    cv.fit_with_progress(&limited, &data, &mut |_, total| steps = total).unwrap();
+    assert!(steps > 2, "the voxels were not split into batches ({steps} steps)");
 }
 
 #[test]
-fn paper_cv_matches_the_naive_procedure_in_both_forms_and_any_batch() {
-    for &(p, label) in &[(6usize, "primal"), (90, "dual")] {
-        let (xs, ys) = planted_runs(7, &[30, 34, 28, 31], p, 23);
-        let alphas = logspace(-1.0, 4.0, 11);
-        let (r_ref, a_ref) = naive_paper(&xs, &ys, &alphas);
-        for (form, batch) in [(Form::Auto, 4096), (Form::Primal, 5), (Form::Dual, 7)] {
-            let fit = run_cv(
-                &xs,
-                &ys,
-                RidgeCvParams { alphas: alphas.clone(), mode: CvMode::Paper, form, voxel_batch: batch },
-            );
-            let chosen: Vec<f64> = fit
-                .folds
-                .iter()
-                .map(|f| match f.alpha {
-                    FoldAlpha::Global(a) => a,
-                    FoldAlpha::PerVoxel(_) => f64::NAN,
-                })
-                .collect();
-            assert_eq!(chosen, a_ref, "{label} {form:?}");
-            let diff = fit.r.iter().zip(&r_ref).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
-            assert!(diff < 2e-4, "{label} {form:?} batch {batch}: max |dr| = {diff}");
-        }
+fn resident_responses_give_the_same_fit() {
+    let (xs, ys) = planted_runs(9, &[30, 34, 28, 31], 6, 23);
+    let data = RunData::new(xs.iter().map(|m| m.as_ref()).collect(), ys.iter().map(|m| m.as_ref()).collect()).unwrap();
+    let resident = Resident::upload(&Cpu, &ys.iter().map(|m| m.as_ref()).collect::<Vec<_>>()).unwrap();
+    assert_eq!(resident.bytes(), (123 * 23 * 4) as u64);
+    for mode in [CvMode::Paper, CvMode::Voxelwise] {
+        let cv = RidgeCv::new(RidgeCvParams { mode, voxel_batch: 5, ..Default::default() }).unwrap();
+        let a = cv.fit(&Cpu, &data).unwrap();
+        let b = cv.fit_resident(&Cpu, &data, &resident, &mut |_, _| {}).unwrap();
+        assert_eq!(a.r, b.r);
     }
-}
-
-#[test]
-fn voxelwise_matches_a_naive_inner_loop() {
-    let (xs, ys) = planted_runs(11, &[26, 30, 27, 29], 5, 9);
-    let alphas = logspace(-1.0, 3.0, 5);
-    let fit = run_cv(
-        &xs,
-        &ys,
-        RidgeCvParams { alphas: alphas.clone(), mode: CvMode::Voxelwise, form: Form::Auto, voxel_batch: 4 },
-    );
-    let n_runs = xs.len();
-    for t in 0..n_runs {
-        let train: Vec<usize> = (0..n_runs).filter(|&r| r != t).collect();
-        let FoldAlpha::PerVoxel(chosen) = &fit.folds[t].alpha else { panic!("per-voxel alphas expected") };
-        for j in 0..ys[0].ncols() {
-            let scores: Vec<f64> = alphas
-                .iter()
-                .map(|&alpha| {
-                    train
-                        .iter()
-                        .map(|&u| {
-                            let rest: Vec<&Mat<f32>> = train.iter().filter(|&&r| r != u).map(|&r| &xs[r]).collect();
-                            let rest_y: Vec<&Mat<f32>> = train.iter().filter(|&&r| r != u).map(|&r| &ys[r]).collect();
-                            let f = Ridge::new(RidgeParams { alpha, form: Form::Auto })
-                                .fit(stack(&rest).as_ref(), stack(&rest_y).as_ref())
-                                .unwrap();
-                            col_r(&f.predict(stack(&[&xs[u]]).as_ref()).unwrap(), &ys[u], j)
-                        })
-                        .sum::<f64>()
-                        / train.len() as f64
-                })
-                .collect();
-            let mut best = 0;
-            for (i, s) in scores.iter().enumerate() {
-                if *s > scores[best] + 1e-9 {
-                    best = i;
-                }
-            }
-            let gap = {
-                let mut s = scores.clone();
-                s.sort_by(|a, b| b.total_cmp(a));
-                s[0] - s[1]
-            };
-            if gap > 1e-6 {
-                assert_eq!(chosen[j], alphas[best], "fold {t} voxel {j}");
-            }
-        }
-    }
+    let other = Resident::upload(&Cpu, &ys[..3].iter().map(|m| m.as_ref()).collect::<Vec<_>>()).unwrap();
+    let cv = RidgeCv::new(RidgeCvParams::default()).unwrap();
+    assert!(cv.fit_resident(&Cpu, &data, &other, &mut |_, _| {}).is_err());
 }
 
 #[test]
@@ -261,11 +155,11 @@ fn paper_cv_on_degenerate_spectra_matches_the_naive_procedure() {
     for (label, x) in [("duplicated", &dup), ("orthogonal", &orth)] {
         let alphas = logspace(-1.0, 4.0, 11);
         let (r_ref, a_ref) = naive_paper(x, &ys, &alphas);
-        let fit = run_cv(
-            x,
-            &ys,
-            RidgeCvParams { alphas: alphas.clone(), mode: CvMode::Paper, form: Form::Primal, voxel_batch: 4 },
-        );
+        let params = RidgeCvParams { alphas: alphas.clone(), mode: CvMode::Paper, form: Form::Primal, voxel_batch: 4 };
+        let direct = crate::testing::run_cv(&crate::testing::DeviceLike { free: u64::MAX / 2 }, x, &ys, params.clone());
+        let fit = run_cv(x, &ys, params);
+        let d = fit.r.iter().zip(&direct.r).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(d < 1e-5, "{label}: direct scoring differs by {d}");
         let chosen: Vec<f64> =
             fit.folds.iter().map(|f| if let FoldAlpha::Global(a) = f.alpha { a } else { f64::NAN }).collect();
         assert_eq!(chosen, a_ref, "{label}");
