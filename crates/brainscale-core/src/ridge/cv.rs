@@ -628,47 +628,69 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         // for the distinct training sets, computed concurrently.
         let inner_sets: Vec<Vec<usize>> = folds.iter().map(|(_, train)| train[1..].to_vec()).collect();
         let direct = self.form == Form::Dual || self.backend.direct_scoring();
+        // The dual form goes fold by fold, so that one stacked predictor (A x n_q x n_T) is
+        // alive at a time instead of nine (0.4 GB at the study's shape); its batches only
+        // copy the responses. The primal form goes batch by batch, sharing each batch's
+        // cross-products between the folds.
+        let fold_major = self.form == Form::Dual;
+        let batches = self.batches(self.per_voxel_bytes(self.max_alpha_rows()))?;
+        let pass1_steps = if fold_major { n_runs * batches.len() } else { batches.len() };
+        let total_steps = pass1_steps + batches.len();
+        let mut val_sum = vec![vec![0.0f64; alphas.len()]; n_runs];
+        let score = |scorer: &Scorer<B>, batch: &Batch<B>, t: usize, v: usize, start: usize, len: usize| match scorer {
+            Scorer::Predict(pred) => {
+                let pred = self.predict(batch, pred, &[t, v])?;
+                self.backend.column_pearson_blocks(&pred, &batch.y[v])
+            }
+            Scorer::Path(path) => {
+                let norms = centred_norms(self.data.y[v].subcols(start, len));
+                path.score(self.backend, self.cross_products(batch, &[t, v])?, &batch.y[v], &norms)
+            }
+        };
+        let add = |sums: &mut [f64], r: &[f64], len: usize| {
+            for (a, sum) in sums.iter_mut().enumerate() {
+                *sum += r[a * len..(a + 1) * len].iter().sum::<f64>();
+            }
+        };
         // A few folds at a time (as many as threads), each spectrum dropped after its last
         // use: dual spectra are ~70 MB each.
         let mut spectra = Spectra::new();
         let mut scorers: Vec<Scorer<B>> = Vec::with_capacity(n_runs);
         let group = rayon::current_num_threads().max(1);
+        let mut step = 0;
         for first in (0..n_runs).step_by(group) {
             let last = (first + group).min(n_runs);
             self.add_spectra(&mut spectra, &inner_sets[first..last])?;
-            for ((_, train), set) in folds[first..last].iter().zip(&inner_sets[first..last]) {
+            for ((t, train), set) in folds[first..last].iter().zip(&inner_sets[first..last]) {
                 let s = spectra.get(set).ok_or_else(|| internal("spectrum missing"))?;
-                scorers.push(if direct {
+                let scorer = if direct {
                     Scorer::Predict(self.predictor(set, train[0], alphas, Some(s))?)
                 } else {
                     Scorer::Path(Box::new(AlphaPath::new(self.backend, s, self.x64[train[0]].as_ref(), alphas)?))
-                });
+                };
+                if fold_major {
+                    for &(start, len) in &batches {
+                        let batch = self.batch(start, len)?;
+                        add(&mut val_sum[*t], &score(&scorer, &batch, *t, train[0], start, len)?, len);
+                        step += 1;
+                        progress(step, total_steps);
+                    }
+                } else {
+                    scorers.push(scorer);
+                }
             }
             spectra.retain(|set, _| inner_sets[last..].contains(set));
         }
         drop(spectra);
-        let batches = self.batches(self.per_voxel_bytes(self.max_alpha_rows()))?;
-        let total_steps = 2 * batches.len();
-        let mut val_sum = vec![vec![0.0f64; alphas.len()]; n_runs];
-        for (step, &(start, len)) in batches.iter().enumerate() {
-            let batch = self.batch(start, len)?;
-            for (t, train) in &folds {
-                let v = train[0];
-                let r = match &scorers[*t] {
-                    Scorer::Predict(pred) => {
-                        let pred = self.predict(&batch, pred, &[*t, v])?;
-                        self.backend.column_pearson_blocks(&pred, &batch.y[v])?
-                    }
-                    Scorer::Path(path) => {
-                        let norms = centred_norms(self.data.y[v].subcols(start, len));
-                        path.score(self.backend, self.cross_products(&batch, &[*t, v])?, &batch.y[v], &norms)?
-                    }
-                };
-                for (a, sum) in val_sum[*t].iter_mut().enumerate() {
-                    *sum += r[a * len..(a + 1) * len].iter().sum::<f64>();
+        if !fold_major {
+            for &(start, len) in &batches {
+                let batch = self.batch(start, len)?;
+                for (t, train) in &folds {
+                    add(&mut val_sum[*t], &score(&scorers[*t], &batch, *t, train[0], start, len)?, len);
                 }
+                step += 1;
+                progress(step, total_steps);
             }
-            progress(step + 1, total_steps);
         }
         drop(scorers);
         let val_scores: Vec<Vec<f64>> =
@@ -679,9 +701,7 @@ impl<'d, 'b, B: Backend> Solver<'d, 'b, B> {
         let jobs: Vec<(Vec<usize>, usize, f64)> =
             folds.iter().map(|(t, train)| (train.clone(), *t, best[*t])).collect();
         let test_pred = self.refit_predictors(&jobs)?;
-        let batches = self.batches(self.per_voxel_bytes(self.data.x.iter().map(|x| x.nrows()).max().unwrap_or(0)))?;
-        let offset = total_steps - batches.len();
-        let total_steps = offset + batches.len();
+        let offset = pass1_steps;
         let mut r_folds = vec![vec![0.0f32; n_vox]; n_runs];
         for (step, &(start, len)) in batches.iter().enumerate() {
             let batch = self.batch(start, len)?;
