@@ -9,7 +9,8 @@
 //! let report = brainscale_core::testing::check_backend(&brainscale_core::Cpu).unwrap();
 //! assert!(report.iter().any(|line| line.starts_with("paper cv")));
 //! ```
-#![allow(clippy::needless_range_loop)] // index loops read like the maths
+#![allow(clippy::needless_range_loop)]
+// index loops read like the maths
 // A test harness: its reference fits on generated data cannot fail unless the harness is wrong.
 #![allow(clippy::expect_used)]
 
