@@ -22,7 +22,7 @@ mkdir -p "$out"
 kit=$(mktemp -d)
 tar -C "$kit" -xJf gpu-kit/gpu-kit.tar.xz || exit 1
 # The plugins link libcuda (driver), cuBLAS, cuRAND, NVRTC (CUDA 13): find them.
-libdirs=$(for lib in libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
+libdirs=$(for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
     find /usr/local/nvidia /usr/local/cuda* /usr/lib/x86_64-linux-gnu /opt -name "$lib" 2>/dev/null | head -1 | xargs -r dirname
 done | sort -u | paste -sd:)
 export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
