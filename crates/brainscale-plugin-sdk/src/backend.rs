@@ -275,21 +275,41 @@ unsafe extern "C" fn cols<T: BackendLibrary>(
     })
 }
 
+/// A backend's product of two matrices (`matmul`, `matmul_tn`).
+type Product<T> =
+    fn(&T, &<T as Backend>::Matrix, &<T as Backend>::Matrix) -> brainscale_core::Result<<T as Backend>::Matrix>;
+
+/// A product `op(a, b)` behind a C entry; `name` labels the errors.
+///
+/// # Safety
+/// The pointers follow the entries' contract (live handles of this library, writable `out`).
+unsafe fn product<T: BackendLibrary>(
+    c: *const BackendContext,
+    a: *const DeviceMatrix,
+    b: *const DeviceMatrix,
+    out: *mut *mut DeviceMatrix,
+    name: &str,
+    op: Product<T>,
+) -> Status {
+    guard(|| {
+        let c = unsafe { ctx::<T>(c) }?;
+        if name == "matmul" && c.panic_in_matmul.load(Ordering::Relaxed) {
+            panic!("forced by the `panic_for_test` option in matmul");
+        }
+        let (a, b) = unsafe { (mat::<T>(a, &format!("{name} a"))?, mat::<T>(b, &format!("{name} b"))?) };
+        let r = op(&c.inner, a, b).map_err(core_err)?;
+        unsafe { put::<T>(out, r) }
+    })
+}
+
 unsafe extern "C" fn matmul<T: BackendLibrary>(
     c: *const BackendContext,
     a: *const DeviceMatrix,
     b: *const DeviceMatrix,
     out: *mut *mut DeviceMatrix,
 ) -> Status {
-    guard(|| {
-        let c = unsafe { ctx::<T>(c) }?;
-        if c.panic_in_matmul.load(Ordering::Relaxed) {
-            panic!("forced by the `panic_for_test` option in matmul");
-        }
-        let (a, b) = unsafe { (mat::<T>(a, "matmul a")?, mat::<T>(b, "matmul b")?) };
-        let r = c.inner.matmul(a, b).map_err(core_err)?;
-        unsafe { put::<T>(out, r) }
-    })
+    // SAFETY: the host's contract, passed on.
+    unsafe { product::<T>(c, a, b, out, "matmul", T::matmul) }
 }
 
 unsafe extern "C" fn matmul_tn<T: BackendLibrary>(
@@ -298,12 +318,8 @@ unsafe extern "C" fn matmul_tn<T: BackendLibrary>(
     b: *const DeviceMatrix,
     out: *mut *mut DeviceMatrix,
 ) -> Status {
-    guard(|| {
-        let c = unsafe { ctx::<T>(c) }?;
-        let (a, b) = unsafe { (mat::<T>(a, "matmul_tn a")?, mat::<T>(b, "matmul_tn b")?) };
-        let r = c.inner.matmul_tn(a, b).map_err(core_err)?;
-        unsafe { put::<T>(out, r) }
-    })
+    // SAFETY: as above.
+    unsafe { product::<T>(c, a, b, out, "matmul_tn", T::matmul_tn) }
 }
 
 /// # Safety
